@@ -1,0 +1,253 @@
+"""Paperboy settings: one file, driven by the environment.
+
+With nothing set it runs on SQLite under ``var/``, runs Celery tasks eagerly and writes
+emails to ``var/outbox/``. ``deploy/.env.example`` lists every variable. Missing or bad
+production settings are reported by the system checks in ``newsletter/checks.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import dj_database_url
+from celery.schedules import crontab
+from jinja2 import StrictUndefined
+
+from config.env import envbool, envint, envlist, envraw, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(envstr("PAPERBOY_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite and the outbox live here by default
+
+# pytest sets PYTEST_VERSION while it runs: the suite uses TEST_DATABASE_URL (or SQLite)
+# and runs Celery tasks eagerly unless a test asks for a real worker.
+TESTING = "PYTEST_VERSION" in os.environ
+
+DEBUG = envbool("DJANGO_DEBUG", True)
+# Placeholder only; the system check paperboy.E001 refuses it when DEBUG is off.
+INSECURE_SECRET_KEY = "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-production"  # noqa: S105
+SECRET_KEY = envstr("DJANGO_SECRET_KEY", INSECURE_SECRET_KEY)
+
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_NAME = envstr("PAPERBOY_SITE_NAME", "Paperboy")
+_site = urlsplit(SITE_URL)
+SITE_DOMAIN = _site.hostname or "localhost"
+
+ALLOWED_HOSTS = envlist(
+    "DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = [f"{_site.scheme}://{_site.netloc}"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "anymail",
+    "papers",
+    "newsletter",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+# Pages and the admin use Django templates; emails use two Jinja2 engines, one that
+# escapes HTML and one for plain text. StrictUndefined: a missing variable fails in
+# tests, not in somebody's inbox.
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "newsletter.context_processors.site",
+            ],
+        },
+    },
+    {
+        "NAME": "email_html",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"autoescape": True, "undefined": StrictUndefined},
+    },
+    {
+        "NAME": "email_text",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "autoescape": False,
+            "undefined": StrictUndefined,
+            "trim_blocks": True,
+            "lstrip_blocks": True,
+        },
+    },
+]
+
+# Database ----------------------------------------------------------------------------
+_sqlite_url = f"sqlite:///{VAR_DIR / 'paperboy.sqlite3'}"
+if TESTING:
+    _database_url = envstr("TEST_DATABASE_URL", f"sqlite:///{VAR_DIR / 'test.sqlite3'}")
+else:
+    _database_url = envstr("DATABASE_URL", _sqlite_url)
+DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Redis: Celery broker and the cache (rate limits, locks) --------------------------------
+REDIS_URL = envstr("REDIS_URL")
+if REDIS_URL and not TESTING:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "paperboy",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery ------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL or TESTING
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 240)
+CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300)
+# A task that is not acknowledged within this many seconds is handed to another worker;
+# every retry countdown stays well under it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # Fetch today's and yesterday's Hugging Face daily papers, so upvotes stay fresh.
+    "ingest-hf-hourly": {
+        "task": "papers.tasks.ingest_hf_recent",
+        "schedule": crontab(minute=7),
+        "options": {"expires": 50 * 60},
+    },
+    # Plan the digests of readers whose local send hour has come, then fan out sending.
+    "plan-due-digests": {
+        "task": "newsletter.tasks.plan_due_digests",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 4 * 60},
+    },
+}
+
+# Email -------------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", f"{SITE_NAME} <digest@{SITE_DOMAIN}>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_PROVIDER = envstr("EMAIL_PROVIDER", "file").lower()
+EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 30)
+ANYMAIL: dict[str, str] = {
+    name.removeprefix("ANYMAIL_").removesuffix("_FILE"): envraw(name.removesuffix("_FILE")) or ""
+    for name in os.environ
+    if name.startswith("ANYMAIL_")
+}
+ANYMAIL_WEBHOOK_SECRET = envstr("ANYMAIL_WEBHOOK_SECRET")
+
+
+def _email_backend(provider: str) -> str:
+    if provider == "file":
+        return "newsletter.outbox.EmlFileBackend"
+    if provider == "console":
+        return "django.core.mail.backends.console.EmailBackend"
+    if provider == "smtp":
+        return "django.core.mail.backends.smtp.EmailBackend"
+    return f"anymail.backends.{provider}.EmailBackend"
+
+
+EMAIL_BACKEND = _email_backend(EMAIL_PROVIDER)
+EMAIL_URL = envstr("EMAIL_URL")
+if EMAIL_URL:
+    _mail = urlsplit(EMAIL_URL)
+    _mail_options = parse_qs(_mail.query)
+    EMAIL_HOST = _mail.hostname or "localhost"
+    EMAIL_PORT = _mail.port or 25
+    EMAIL_HOST_USER = unquote(_mail.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_mail.password or "")
+    EMAIL_USE_TLS = _mail_options.get("tls", ["0"])[0] in ("1", "true")
+    EMAIL_USE_SSL = _mail_options.get("ssl", ["0"])[0] in ("1", "true")
+
+# Digests -----------------------------------------------------------------------------
+PAPERBOY_POSTAL_ADDRESS = envstr("PAPERBOY_POSTAL_ADDRESS")
+PAPERBOY_SEND_CHUNK = envint("PAPERBOY_SEND_CHUNK", 50)
+PAPERBOY_CONFIRM_MAX_AGE_DAYS = 7
+
+# Auth, i18n, static ------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# Security: strict whenever DEBUG is off ---------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if not DEBUG:
+    SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("DJANGO_HSTS_PRELOAD", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    if envbool("DJANGO_BEHIND_PROXY", True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

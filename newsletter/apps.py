@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class NewsletterConfig(AppConfig):
+    name = "newsletter"
+    verbose_name = "Newsletter"
+
+    def ready(self) -> None:
+        from newsletter import checks  # noqa: F401  (registers the system checks)

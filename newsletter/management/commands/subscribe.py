@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+from email_validator import EmailNotValidError, validate_email
+
+from newsletter.models import Subscriber, Topic
+from newsletter.tasks import send_confirmation
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update a subscriber (an admin tool). Without --confirmed the reader is "
+        "pending and gets a confirmation email (double opt-in)."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("email")
+        parser.add_argument(
+            "--topic",
+            action="append",
+            default=[],
+            metavar="SLUG",
+            help="a topic slug; repeat for several (see the admin's Topics)",
+        )
+        parser.add_argument(
+            "--keywords",
+            default=None,
+            metavar="TEXT",
+            help='free-text interests, comma-separated: "KV cache, speculative decoding"',
+        )
+        parser.add_argument(
+            "--author",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="an author to follow; repeat for several",
+        )
+        parser.add_argument("--frequency", choices=Subscriber.Frequency.values, default=None)
+        parser.add_argument(
+            "--max",
+            type=int,
+            default=None,
+            metavar="N",
+            help="papers per digest, 1 to 50 (default 10)",
+        )
+        parser.add_argument(
+            "--send-hour",
+            type=int,
+            default=None,
+            metavar="H",
+            help="local hour to send, 0 to 23 (default 7)",
+        )
+        parser.add_argument(
+            "--timezone",
+            default=None,
+            metavar="ZONE",
+            help="IANA time zone, e.g. Europe/Paris (default UTC)",
+        )
+        parser.add_argument(
+            "--confirmed",
+            action="store_true",
+            help="skip double opt-in: the subscriber is active at once",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            email = validate_email(options["email"], check_deliverability=False).normalized.lower()
+        except EmailNotValidError as exc:
+            raise CommandError(f"{options['email']!r}: {exc}") from None
+        topics = list(Topic.objects.filter(slug__in=options["topic"]))
+        unknown = set(options["topic"]) - {t.slug for t in topics}
+        if unknown:
+            known = ", ".join(Topic.objects.values_list("slug", flat=True))
+            raise CommandError(f"unknown topic {', '.join(sorted(unknown))}; known: {known}")
+        with transaction.atomic():
+            subscriber, created = Subscriber.objects.get_or_create(email=email)
+            self.apply(subscriber, options)
+            try:
+                subscriber.full_clean()
+            except ValidationError as exc:
+                raise CommandError(
+                    "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                ) from None
+            subscriber.save()
+            if topics or options["topic"]:
+                subscriber.topics.set(topics)
+        if not options["confirmed"] and subscriber.status == Subscriber.Status.PENDING:
+            send_confirmation.delay(subscriber.pk)
+        verb = "created" if created else "updated"
+        self.stdout.write(f"{verb} {subscriber.email} ({subscriber.status})")
+
+    def apply(self, subscriber: Subscriber, options: dict[str, Any]) -> None:
+        fields = {
+            "keywords": "keywords",
+            "frequency": "frequency",
+            "max": "max_papers",
+            "send_hour": "send_hour",
+            "timezone": "timezone",
+        }
+        for option, field in fields.items():
+            if options[option] is not None:
+                setattr(subscriber, field, options[option])
+        if options["author"]:
+            subscriber.authors = options["author"]
+        if options["confirmed"]:
+            subscriber.status = Subscriber.Status.ACTIVE
+            subscriber.consent_at = subscriber.consent_at or timezone.now()
+        subscriber.updated = timezone.now()

@@ -1,0 +1,263 @@
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils.timezone import now as utcnow
+
+from papers.models import Paper
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone", code="invalid_timezone")
+
+
+class Topic(models.Model):
+    """A subject readers can follow, with the curated terms that recognise it."""
+
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=80, help_text="Shown on the signup form and in reasons.")
+    area = models.CharField(max_length=60, blank=True, help_text="Group on the signup form.")
+    description = models.CharField(max_length=200, blank=True, help_text="One line for readers.")
+    terms = models.TextField(
+        blank=True,
+        help_text="Phrases, synonyms and acronyms that signal the topic, one per line. "
+        "ALL-CAPS acronyms match case-sensitively.",
+    )
+    position = models.PositiveSmallIntegerField(default=0, help_text="Order on the signup form.")
+
+    class Meta:
+        ordering = ["area", "position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def term_list(self) -> list[str]:
+        return [t.strip() for t in self.terms.replace(",", "\n").splitlines() if t.strip()]
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmation"
+        ACTIVE = "active"
+        UNSUBSCRIBED = "unsubscribed"
+        BOUNCED = "bounced"
+        COMPLAINED = "complained"
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily"
+        WEEKLY = "weekly"
+
+    email = models.EmailField(max_length=254, help_text="Stored lower-case.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")
+    keywords = models.TextField(
+        blank=True, help_text="Free-text interests: keywords or a sentence, comma-separated."
+    )
+    authors = models.JSONField(default=list, blank=True, help_text="Author names to follow.")
+    frequency = models.CharField(max_length=6, choices=Frequency.choices, default=Frequency.DAILY)
+    weekly_day = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(6)],
+        help_text="Weekly readers get their digest on this day (0 = Monday).",
+    )
+    max_papers = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Papers per digest, 1 to 50.",
+    )
+    send_hour = models.PositiveSmallIntegerField(
+        default=7, validators=[MaxValueValidator(23)], help_text="Local hour, 0 to 23."
+    )
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    consent_at = models.DateTimeField(null=True, blank=True, help_text="When they confirmed.")
+    token_version = models.PositiveIntegerField(
+        default=1, help_text="Bumping it revokes every link sent so far."
+    )
+    created = models.DateTimeField(default=utcnow)
+    updated = models.DateTimeField(default=utcnow)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="subscriber_email_unique_ci"),
+            models.CheckConstraint(
+                condition=Q(max_papers__gte=1, max_papers__lte=50), name="subscriber_max_papers"
+            ),
+            models.CheckConstraint(condition=Q(send_hour__lte=23), name="subscriber_send_hour"),
+            models.CheckConstraint(condition=Q(weekly_day__lte=6), name="subscriber_weekly_day"),
+        ]
+        indexes = [
+            # plan_due_digests: active readers by time zone and hour.
+            models.Index(
+                fields=["timezone", "send_hour"],
+                name="subscriber_active_due_idx",
+                condition=Q(status="active"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def local_date(self, now: datetime | None = None) -> date:
+        return (now or utcnow()).astimezone(self.zone).date()
+
+    def keyword_list(self) -> list[str]:
+        return [k.strip() for k in self.keywords.replace("\n", ",").split(",") if k.strip()]
+
+    def receives_on(self, day: date) -> bool:
+        """Whether the schedule includes a digest dated ``day``."""
+        return self.frequency == self.Frequency.DAILY or day.weekday() == self.weekly_day
+
+    def first_period_start(self, day: date) -> date:
+        return day - timedelta(days=7 if self.frequency == self.Frequency.WEEKLY else 1)
+
+    def unsubscribe_url(self) -> str:
+        from newsletter.tokens import make_token
+
+        token = make_token(self, purpose="unsubscribe")
+        return settings.SITE_URL + reverse("unsubscribe", args=[token])
+
+    def confirm_url(self) -> str:
+        from newsletter.tokens import make_token
+
+        token = make_token(self, purpose="confirm")
+        return settings.SITE_URL + reverse("confirm", args=[token])
+
+
+class Delivery(models.Model):
+    """One digest for one subscriber and one period, with its ranked items."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        SKIPPED = "skipped", "Skipped (nothing to send)"
+
+    public_id = models.UUIDField(
+        default=uuid.uuid4,
+        unique=True,
+        editable=False,
+        help_text="Opaque id for links and provider metadata.",
+    )
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    digest_date = models.DateField(help_text="The date the digest is for, in the reader's zone.")
+    period_start = models.DateField(help_text="First catalogue date covered.")
+    period_end = models.DateField(help_text="Last catalogue date covered.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PLANNED)
+    created = models.DateTimeField(default=utcnow)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    message_id = models.CharField(max_length=255, blank=True, help_text="Message-ID header.")
+    provider_id = models.CharField(max_length=255, blank=True, help_text="The provider's id.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscriber", "digest_date"], name="delivery_one_per_subscriber_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(period_start__lte=models.F("period_end")),
+                name="delivery_period_ordered",
+            ),
+        ]
+        indexes = [
+            # send_deliveries: planned deliveries of a digest date.
+            models.Index(
+                fields=["digest_date"],
+                name="delivery_planned_idx",
+                condition=Q(status="planned"),
+            ),
+            # Recovery of deliveries stuck in sending after a worker died.
+            models.Index(
+                fields=["created"], name="delivery_sending_idx", condition=Q(status="sending")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} {self.digest_date} {self.status}"
+
+
+class DeliveryItem(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="items")
+    # Denormalised from the delivery so the database itself refuses a paper sent twice.
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="+")
+    rank = models.PositiveSmallIntegerField()
+    score = models.FloatField()
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["delivery", "rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "paper"], name="item_paper_once"),
+            models.UniqueConstraint(fields=["delivery", "rank"], name="item_rank_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.rank} {self.paper_id} ({self.score:.2f})"
+
+
+class EmailEvent(models.Model):
+    """A provider's tracking event (delivered, bounced, complained, ...), stored once."""
+
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255, blank=True)
+    event_type = models.CharField(max_length=32)
+    recipient = models.EmailField(max_length=254, blank=True)
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    subscriber = models.ForeignKey(
+        Subscriber, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    timestamp = models.DateTimeField(default=utcnow)
+    description = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(default=utcnow)
+
+    class Meta:
+        ordering = ["-timestamp"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="event_once", condition=~Q(event_id="")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type} {self.recipient}"
+
+
+class Feedback(models.Model):
+    class Vote(models.IntegerChoices):
+        UP = 1, "Thumbs up"
+        DOWN = -1, "Thumbs down"
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="feedback")
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="feedback")
+    vote = models.SmallIntegerField(choices=Vote.choices)
+    created = models.DateTimeField(default=utcnow)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "paper"], name="feedback_once"),
+            models.CheckConstraint(condition=Q(vote__in=[1, -1]), name="feedback_vote"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id} {self.get_vote_display()} {self.paper_id}"

@@ -1,0 +1,61 @@
+"""Thin tasks: take ids, call one service, own the retry policy."""
+
+from __future__ import annotations
+
+import random
+
+from celery import Task, shared_task
+from django.conf import settings
+
+from newsletter.planning import digest_plan, due_now
+from newsletter.sending import deliveries_send, is_transient
+
+MAX_SEND_RETRIES = 8
+
+
+def backoff(retries: int) -> int:
+    """Exponential backoff with full jitter, capped at 10 minutes: always far below the
+    broker's visibility timeout (one hour)."""
+    return random.randint(1, min(600, 15 * 2**retries))
+
+
+def enqueue_sends(delivery_ids: list[int]) -> int:
+    chunk = settings.PAPERBOY_SEND_CHUNK
+    chunks = [delivery_ids[i : i + chunk] for i in range(0, len(delivery_ids), chunk)]
+    for ids in chunks:
+        send_deliveries.delay(ids)
+    return len(chunks)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
+def send_deliveries(self: Task, delivery_ids: list[int]) -> dict[str, int]:
+    """Send one chunk over one connection; retry only what failed transiently."""
+    counts = deliveries_send(delivery_ids=delivery_ids)
+    if counts.retry_ids and not settings.CELERY_TASK_ALWAYS_EAGER:
+        raise self.retry(args=(counts.retry_ids,), countdown=backoff(self.request.retries))
+    return {"sent": counts.sent, "failed": counts.failed, "retry": len(counts.retry_ids)}
+
+
+@shared_task(acks_late=True)
+def plan_due_digests() -> dict[str, int]:
+    """Beat, every few minutes: plan the readers whose local send hour has come, then
+    fan out sending in chunks."""
+    planned = skipped = 0
+    for day, subscribers in due_now():
+        counts = digest_plan(digest_date=day, subscribers=subscribers)
+        planned += counts.planned
+        skipped += counts.skipped
+        enqueue_sends(counts.delivery_ids or [])
+    return {"planned": planned, "skipped": skipped}
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def send_confirmation(self: Task, subscriber_id: int) -> None:
+    from newsletter.subscriptions import confirmation_send
+
+    try:
+        confirmation_send(subscriber_id=subscriber_id)
+    except Exception as exc:
+        if is_transient(exc) and not settings.CELERY_TASK_ALWAYS_EAGER:
+            raise self.retry(countdown=backoff(self.request.retries)) from exc
+        raise

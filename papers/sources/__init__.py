@@ -1,0 +1,104 @@
+"""Sources turn an API response into PaperRecords. No database access here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+# New-style ids (2501.19393, optionally with a version) and old-style (hep-th/9901001).
+ARXIV_ID_RE = re.compile(r"^(\d{4}\.\d{4,5}|[a-z][a-z.-]*/\d{7})(v\d+)?$")
+_SPACE_RE = re.compile(r"\s+")
+MAX_TEXT = 20_000
+
+
+class SourceError(Exception):
+    """The whole response is unusable (bad JSON, wrong shape, HTTP failure)."""
+
+
+class RecordError(ValueError):
+    """One record is unusable; the rest of the batch goes on."""
+
+
+@dataclass(frozen=True)
+class PaperRecord:
+    arxiv_id: str
+    title: str
+    source: str
+    abstract: str = ""
+    ai_summary: str = ""
+    ai_keywords: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    organization: str = ""
+    published_at: datetime | None = None
+    featured_on: date | None = None
+    announced_on: date | None = None
+    upvotes: int | None = None
+    num_comments: int | None = None
+    github_repo: str = ""
+    github_stars: int | None = None
+    project_page: str = ""
+    thumbnail: str = ""
+
+
+@dataclass
+class ParseResult:
+    records: list[PaperRecord] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    fetched: int = 0
+
+    def skip(self, record_id: object, reason: str) -> None:
+        self.skipped.append({"id": str(record_id)[:64], "reason": reason})
+
+    def extend(self, other: ParseResult) -> None:
+        self.records.extend(other.records)
+        self.skipped.extend(other.skipped)
+        self.fetched += other.fetched
+
+
+def clean_text(value: object, *, what: str, limit: int = MAX_TEXT) -> str:
+    """Whitespace-normalised text; None is empty; anything but a string is an error."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RecordError(f"{what} is {type(value).__name__}, not text")
+    if len(value) > limit:
+        raise RecordError(f"{what} is {len(value)} characters, over the limit of {limit}")
+    return _SPACE_RE.sub(" ", value).strip()
+
+
+def clean_count(value: object, *, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecordError(f"{what} is {type(value).__name__}, not a whole number")
+    if value < 0:
+        raise RecordError(f"{what} is negative ({value})")
+    return value
+
+
+def clean_url(value: object, *, what: str) -> str:
+    text = clean_text(value, what=what, limit=500)
+    if text and not text.startswith(("https://", "http://")):
+        raise RecordError(f"{what} is not an http(s) URL")
+    return text
+
+
+def clean_arxiv_id(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise RecordError("no arXiv id")
+    arxiv_id = value.strip()
+    if not ARXIV_ID_RE.match(arxiv_id):
+        raise RecordError(f"invalid arXiv id {arxiv_id[:40]!r}")
+    return re.sub(r"v\d+$", "", arxiv_id)
+
+
+def parse_datetime(value: object, *, what: str) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"{what} is {type(value).__name__}, not a date")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise RecordError(f"{what} {value[:40]!r} is not an ISO date") from None

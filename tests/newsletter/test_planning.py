@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from django.core.management import call_command
+
+from newsletter.models import Delivery, DeliveryItem, Subscriber
+from newsletter.planning import (
+    digest_period,
+    digest_plan,
+    digest_preview,
+    due_now,
+    subscribers_for_date,
+)
+from papers.models import Paper
+from tests.conftest import MONDAY, make_subscriber
+
+pytestmark = pytest.mark.django_db
+THURSDAY = date(2026, 1, 8)
+
+
+def plan(day: date) -> None:
+    digest_plan(digest_date=day, subscribers=subscribers_for_date(day))
+
+
+def test_a_first_daily_digest_covers_the_day_before(alice: Subscriber) -> None:
+    assert digest_period(alice, THURSDAY, None) == (date(2026, 1, 7), date(2026, 1, 7))
+
+
+def test_a_first_weekly_digest_covers_the_week_before(alice: Subscriber) -> None:
+    alice.frequency = Subscriber.Frequency.WEEKLY
+    assert digest_period(alice, MONDAY, None) == (date(2026, 1, 5), date(2026, 1, 11))
+
+
+def test_a_later_digest_starts_after_the_previous_period(alice: Subscriber) -> None:
+    assert digest_period(alice, THURSDAY, date(2026, 1, 5)) == (date(2026, 1, 6), date(2026, 1, 7))
+
+
+def test_it_plans_matching_papers_of_the_period_with_reasons(
+    sample_week: list[Paper], alice: Subscriber
+) -> None:
+    plan(THURSDAY)
+    delivery = Delivery.objects.get(subscriber=alice)
+    assert delivery.status == Delivery.Status.PLANNED
+    items = list(delivery.items.select_related("paper"))
+    assert 0 < len(items) <= alice.max_papers
+    assert {i.paper.catalogue_date for i in items} == {date(2026, 1, 7)}
+    assert all("Agents and tool use" in i.reason or "Reasoning" in i.reason for i in items)
+    assert [i.rank for i in items] == list(range(1, len(items) + 1))
+    scores = [i.score for i in items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_it_skips_unconfirmed_and_unsubscribed_readers(
+    sample_week: list[Paper], alice: Subscriber, bob: Subscriber, carol: Subscriber
+) -> None:
+    plan(THURSDAY)
+    assert list(Delivery.objects.values_list("subscriber__email", flat=True)) == [alice.email]
+
+
+def test_no_papers_in_the_period_means_a_skipped_delivery(alice: Subscriber) -> None:
+    plan(THURSDAY)
+    delivery = Delivery.objects.get(subscriber=alice)
+    assert delivery.status == Delivery.Status.SKIPPED
+    assert not delivery.items.exists()
+
+
+def test_a_reader_whose_interests_match_nothing_is_skipped(sample_week: list[Paper]) -> None:
+    make_subscriber("dan@example.org", "active", keywords="marine biology of octopuses")
+    plan(THURSDAY)
+    assert Delivery.objects.get().status == Delivery.Status.SKIPPED
+
+
+def test_planning_twice_for_the_same_date_plans_nothing_new(
+    sample_week: list[Paper], alice: Subscriber
+) -> None:
+    plan(THURSDAY)
+    plan(THURSDAY)
+    assert Delivery.objects.count() == 1
+
+
+def test_a_paper_is_never_sent_twice(sample_week: list[Paper]) -> None:
+    reader = make_subscriber("erin@example.org", "active", max_papers=50)
+    plan(date(2026, 1, 7))
+    first = set(DeliveryItem.objects.values_list("paper_id", flat=True))
+    # The same paper listed again later (it trends again) must not come back.
+    Paper.objects.filter(pk__in=first).update(catalogue_date=date(2026, 1, 7))
+    plan(THURSDAY)
+    second = DeliveryItem.objects.filter(delivery__digest_date=THURSDAY, subscriber=reader)
+    assert not first & set(second.values_list("paper_id", flat=True))
+
+
+def test_a_weekly_reader_gets_nothing_on_other_days(sample_week: list[Paper]) -> None:
+    make_subscriber("wes@example.org", "active", frequency="weekly", weekly_day=0)
+    plan(THURSDAY)
+    assert not Delivery.objects.exists()
+    plan(MONDAY)
+    delivery = Delivery.objects.get()
+    assert (delivery.period_start, delivery.period_end) == (date(2026, 1, 5), date(2026, 1, 11))
+
+
+def test_readers_are_due_by_their_local_hour(db: None) -> None:
+    tokyo = make_subscriber("tokyo@example.org", "active", timezone="Asia/Tokyo", send_hour=7)
+    make_subscriber("la@example.org", "active", timezone="America/Los_Angeles", send_hour=7)
+    # 23:30 UTC on Jan 7 is 08:30 on Jan 8 in Tokyo and 15:30 on Jan 7 in Los Angeles.
+    now = datetime(2026, 1, 7, 23, 30, tzinfo=UTC)
+    due = {day: list(qs) for day, qs in due_now(now) if qs.exists()}
+    assert list(due) == [date(2026, 1, 7), date(2026, 1, 8)]
+    assert due[date(2026, 1, 8)] == [tokyo]
+    early = datetime(2026, 1, 7, 21, 30, tzinfo=UTC)  # 06:30 in Tokyo: not yet
+    assert all(d != date(2026, 1, 8) for d, qs in due_now(early) if qs.exists())
+
+
+def test_preview_shows_exactly_what_planning_writes(
+    sample_week: list[Paper], alice: Subscriber
+) -> None:
+    preview = digest_preview(subscriber=alice, digest_date=THURSDAY)
+    assert not Delivery.objects.exists()
+    plan(THURSDAY)
+    items = DeliveryItem.objects.filter(subscriber=alice).order_by("rank")
+    assert [p.pk for p, _ in preview.items] == [i.paper_id for i in items]
+    assert [m.score for _, m in preview.items] == [i.score for i in items]
+
+
+def test_planning_queries_do_not_grow_with_readers(
+    sample_week: list[Paper], django_assert_max_num_queries: object
+) -> None:
+    for n in range(60):
+        make_subscriber(f"r{n}@example.org", "active", ["agents"] if n % 2 else ["diffusion"])
+    with django_assert_max_num_queries(12):  # type: ignore[operator]
+        plan(THURSDAY)
+    assert Delivery.objects.count() == 60
+
+
+def test_send_digests_twice_sends_nothing_the_second_time(
+    sample_week: list[Paper], alice: Subscriber, mailoutbox: list[object]
+) -> None:
+    call_command("send_digests", "--date", THURSDAY.isoformat())
+    assert len(mailoutbox) == 1
+    call_command("send_digests", "--date", THURSDAY.isoformat())
+    assert len(mailoutbox) == 1
+    assert Delivery.objects.get().status == Delivery.Status.SENT

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from papers.ingest import ingest_run, papers_upsert
+from papers.models import IngestRun, Paper, Source
+from papers.sources import ParseResult, SourceError
+from papers.sources.hf import parse_file
+from tests.conftest import NEW_SCHEMA, OLD_SCHEMA, need_shared
+
+pytestmark = pytest.mark.django_db
+
+
+def test_ingest_command_loads_both_schemas(capsys: pytest.CaptureFixture[str]) -> None:
+    call_command(
+        "ingest", "hf", "--file", str(need_shared(NEW_SCHEMA)), str(need_shared(OLD_SCHEMA))
+    )
+    assert Paper.objects.count() == 29
+    run = IngestRun.objects.get()
+    assert (run.status, run.fetched, run.created_count, run.skipped_count) == (
+        "succeeded",
+        29,
+        29,
+        0,
+    )
+    assert run.window_start == date(2025, 2, 3) and run.window_end == date(2026, 1, 5)
+    assert "created 29" in capsys.readouterr().out
+
+
+def test_reingesting_changes_nothing_and_never_duplicates() -> None:
+    call_command("ingest", "hf", "--file", str(need_shared(NEW_SCHEMA)))
+    call_command("ingest", "hf", "--file", str(need_shared(NEW_SCHEMA)))
+    assert Paper.objects.count() == 14
+    second = IngestRun.objects.order_by("-started_at", "-pk").first()
+    assert second is not None
+    assert (second.created_count, second.updated_count) == (0, 0)
+
+
+def test_newer_upvotes_update_but_empty_fields_never_erase() -> None:
+    record = parse_file(need_shared(NEW_SCHEMA)).records[0]
+    upvotes = record.upvotes or 0
+    papers_upsert(records=[record])
+    newer = replace(record, upvotes=upvotes + 40, ai_summary="", github_repo="")
+    counts = papers_upsert(records=[newer])
+    paper = Paper.objects.get(arxiv_id=record.arxiv_id)
+    assert counts.updated == 1
+    assert paper.upvotes == upvotes + 40
+    assert paper.github_repo == record.github_repo
+    older = replace(record, upvotes=1)
+    papers_upsert(records=[older])
+    paper.refresh_from_db()
+    assert paper.upvotes == upvotes + 40
+
+
+def test_a_failed_source_leaves_the_catalogue_as_it_was(sample_week: list[Paper]) -> None:
+    before = Paper.objects.count()
+
+    def broken() -> ParseResult:
+        raise SourceError("Hugging Face answered HTTP 503")
+
+    run = ingest_run(source=Source.HF, fetch=broken)
+    assert run.status == IngestRun.Status.FAILED
+    assert run.error == "Hugging Face answered HTTP 503"
+    assert Paper.objects.count() == before
+
+
+def test_ingest_command_rejects_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("ingest", "hf", "--file", str(tmp_path / "nope.json"))
+
+
+def test_ingest_command_fails_clearly_on_malformed_json(tmp_path: Path) -> None:
+    bad = tmp_path / "2026-01-05.json"
+    bad.write_text("[{")
+    with pytest.raises(CommandError, match="not valid JSON"):
+        call_command("ingest", "hf", "--file", str(bad))
+    assert IngestRun.objects.get().status == IngestRun.Status.FAILED
+
+
+def test_the_catalogue_date_is_the_daily_list_date(load_papers: Callable[..., list[Paper]]) -> None:
+    load_papers(need_shared(NEW_SCHEMA))
+    assert set(Paper.objects.values_list("catalogue_date", flat=True)) == {date(2026, 1, 5)}
