@@ -84,6 +84,7 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
         for delivery_id in delivery_ids:
             if not delivery_claim(delivery_id=delivery_id):
                 counts.not_claimed += 1
+                _skip_if_inactive(delivery_id)
                 continue
             _send_one(delivery_id, connection, counts)
     finally:
@@ -92,6 +93,13 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
         except Exception:  # a dead connection cannot be closed politely
             log.debug("closing the mail connection failed", exc_info=True)
     return counts
+
+
+def _skip_if_inactive(delivery_id: int) -> None:
+    """A reader who left (or bounced) between planning and sending gets nothing."""
+    Delivery.objects.filter(id=delivery_id, status=Delivery.Status.PLANNED).exclude(
+        subscriber__status=Subscriber.Status.ACTIVE
+    ).update(status=Delivery.Status.SKIPPED, error="the reader was no longer active")
 
 
 def _send_one(delivery_id: int, connection: object, counts: SendCounts) -> None:

@@ -7,12 +7,18 @@ TEST_DATABASE_URL / REDIS_URL do not point at live servers, and fail instead und
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.db import connection
 
 from newsletter.models import Subscriber, Topic
@@ -59,6 +65,16 @@ def need_shared(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Rate limits and locks live in the cache: every test starts with an empty one."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def load_papers(db: None) -> Callable[..., list[Paper]]:
     def load(*paths: Path) -> list[Paper]:
@@ -100,6 +116,52 @@ def bob(db: None) -> Subscriber:
 def carol(db: None) -> Subscriber:
     """Unsubscribed."""
     return make_subscriber("carol@example.org", "unsubscribed", ["diffusion"])
+
+
+@dataclass
+class Inbox:
+    """What the SMTP server accepted, plus what it should refuse (code by recipient)."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.original_content, policy=policy.default)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int, timeout: float = 60) -> list[EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(self.messages) >= count, f"{len(self.messages)} of {count} messages arrived"
+        return self.messages
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
 
 
 MONDAY = date(2026, 1, 12)  # the Monday after the sample week
