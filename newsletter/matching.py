@@ -100,43 +100,74 @@ def trend(upvotes: int) -> float:
     return 1 - 1 / (1 + math.log1p(max(upvotes, 0)) / 3)
 
 
-def relevance(prefs: Preferences, paper: PaperFeatures) -> Match:
-    match = Match(paper_id=paper.paper_id, score=0.0)
-    followed = [a for a in prefs.authors if a.casefold() in paper.authors]
-    if followed:
-        match.score += AUTHOR_WEIGHT * len(followed)
-        match.reasons.append("by " + ", ".join(followed) + ", whom you follow")
+class Catalogue:
+    """The candidate papers of one run, with term lookups memoised per topic and keyword,
+    so each is searched for once per run, not once per reader."""
+
+    def __init__(self, papers: list[PaperFeatures]) -> None:
+        self.papers = papers
+        self._topics: dict[TopicTerms, list[tuple[list[str], bool]]] = {}
+        self._keywords: dict[str, list[tuple[bool, bool]]] = {}
+
+    def topic_hits(self, topic: TopicTerms) -> list[tuple[list[str], bool]]:
+        """Per paper: the topic's terms found, and whether one is in the title."""
+        if topic not in self._topics:
+            self._topics[topic] = [
+                (terms, bool(terms) and bool(found_terms(topic.terms, p.title)))
+                for p in self.papers
+                for terms in [found_terms(topic.terms, p.text)]
+            ]
+        return self._topics[topic]
+
+    def keyword_hits(self, keyword: str) -> list[tuple[bool, bool]]:
+        """Per paper: whether the keyword is found, and whether in the title."""
+        if keyword not in self._keywords:
+            pattern = term_pattern(keyword)
+            self._keywords[keyword] = [
+                (found, found and bool(pattern.search(p.title)))
+                for p in self.papers
+                for found in [bool(pattern.search(p.text))]
+            ]
+        return self._keywords[keyword]
+
+
+def _relevance(prefs: Preferences, catalogue: Catalogue) -> list[Match]:
+    matches = [Match(paper_id=p.paper_id, score=0.0) for p in catalogue.papers]
+    for author in prefs.authors:
+        name = author.casefold()
+        for paper, match in zip(catalogue.papers, matches, strict=True):
+            if name in paper.authors:
+                match.score += AUTHOR_WEIGHT
+                match.reasons.append(f"by {author}, whom you follow")
     for keyword in prefs.keywords:
-        if term_pattern(keyword).search(paper.text):
-            match.score += KEYWORD_WEIGHT
-            if term_pattern(keyword).search(paper.title):
-                match.score += TITLE_BONUS
-            match.reasons.append(f"matches your keyword '{keyword}'")
+        for (found, in_title), match in zip(catalogue.keyword_hits(keyword), matches, strict=True):
+            if found:
+                match.score += KEYWORD_WEIGHT + (TITLE_BONUS if in_title else 0)
+                match.reasons.append(f"matches your keyword '{keyword}'")
     for topic in prefs.topics:
-        terms = found_terms(topic.terms, paper.text)
-        if terms:
-            match.score += TOPIC_WEIGHT * min(len(terms), 3) ** 0.5
-            if found_terms(topic.terms, paper.title):
-                match.score += TITLE_BONUS
-            quoted = ", ".join(f"'{t}'" for t in terms[:3])
-            match.reasons.append(f"matches your topic {topic.name}: {quoted}")
-    return match
+        for (terms, in_title), match in zip(catalogue.topic_hits(topic), matches, strict=True):
+            if terms:
+                match.score += TOPIC_WEIGHT * min(len(terms), 3) ** 0.5
+                match.score += TITLE_BONUS if in_title else 0
+                quoted = ", ".join(f"'{t}'" for t in terms[:3])
+                match.reasons.append(f"matches your topic {topic.name}: {quoted}")
+    return matches
 
 
-def rank(prefs: Preferences, papers: list[PaperFeatures]) -> list[Match]:
+def rank(prefs: Preferences, papers: list[PaperFeatures] | Catalogue) -> list[Match]:
     """Every relevant paper, best first: relevance decides, trendiness breaks ties.
 
     A reader with no preferences gets every paper by trendiness alone.
     """
+    catalogue = papers if isinstance(papers, Catalogue) else Catalogue(papers)
     if prefs.empty:
         matches = [
             Match(p.paper_id, round(trend(p.upvotes), 4), [f"trending today: {p.upvotes} upvotes"])
-            for p in papers
+            for p in catalogue.papers
         ]
     else:
         matches = []
-        for paper in papers:
-            match = relevance(prefs, paper)
+        for paper, match in zip(catalogue.papers, _relevance(prefs, catalogue), strict=True):
             if match.score > 0:
                 match.score = round(match.score + trend(paper.upvotes), 4)
                 matches.append(match)

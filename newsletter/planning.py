@@ -12,7 +12,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
-from newsletter.matching import Match, PaperFeatures, Preferences, TopicTerms, paper_features, rank
+from newsletter.matching import (
+    Catalogue,
+    Match,
+    PaperFeatures,
+    Preferences,
+    TopicTerms,
+    paper_features,
+    rank,
+)
 from newsletter.models import Delivery, DeliveryItem, Subscriber
 from papers.models import Paper
 
@@ -191,7 +199,7 @@ def digest_plan(*, digest_date: date, subscribers: QuerySet[Subscriber]) -> Plan
     ranked: dict[Preferences, list[Match]] = {}
     loaded: tuple[date, date] | None = None
     by_id: dict[int, Paper] = {}
-    features: list[PaperFeatures] = []
+    catalogue = Catalogue([])
     for batch in _batches(subscribers):
         last_ends = dict(
             Delivery.objects.filter(subscriber__in=batch, digest_date__lt=digest_date)
@@ -204,7 +212,7 @@ def digest_plan(*, digest_date: date, subscribers: QuerySet[Subscriber]) -> Plan
         if loaded is None or window[0] < loaded[0]:
             candidates = _candidates(*window)
             by_id = {p.pk: p for p, _ in candidates}
-            features = [f for _, f in candidates]
+            catalogue = Catalogue([f for _, f in candidates])
             loaded, ranked = window, {}
         sent = set(
             DeliveryItem.objects.filter(subscriber__in=batch, paper__in=list(by_id)).values_list(
@@ -215,7 +223,7 @@ def digest_plan(*, digest_date: date, subscribers: QuerySet[Subscriber]) -> Plan
         for subscriber in batch:
             prefs = preferences_of(subscriber)
             if prefs not in ranked:
-                ranked[prefs] = rank(prefs, features)
+                ranked[prefs] = rank(prefs, catalogue)
             start, end = periods[subscriber.pk]
             chosen = _choose(subscriber, ranked[prefs], by_id, (start, end), sent)
             plans.append((subscriber, start, end, chosen))
