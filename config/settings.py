@@ -155,6 +155,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=7),
         "options": {"expires": 50 * 60},
     },
+    # Fetch the last three days of arXiv submissions in the configured categories.
+    "ingest-arxiv-daily": {
+        "task": "papers.tasks.ingest_arxiv_recent",
+        "schedule": crontab(hour=2, minute=17),
+        "options": {"expires": 6 * 60 * 60},
+    },
     # Plan the digests of readers whose local send hour has come, then fan out sending.
     "plan-due-digests": {
         "task": "newsletter.tasks.plan_due_digests",
@@ -203,6 +209,14 @@ if EMAIL_URL:
 PAPERBOY_POSTAL_ADDRESS = envstr("PAPERBOY_POSTAL_ADDRESS")
 PAPERBOY_SEND_CHUNK = envint("PAPERBOY_SEND_CHUNK", 50)
 PAPERBOY_CONFIRM_MAX_AGE_DAYS = 7
+# Sources: where they are and how politely to ask (seconds between requests).
+PAPERBOY_HF_API_URL = envstr("PAPERBOY_HF_API_URL", "https://huggingface.co/api/daily_papers")
+PAPERBOY_HF_MIN_INTERVAL = float(envstr("PAPERBOY_HF_MIN_INTERVAL", "1.0"))
+PAPERBOY_ARXIV_API_URL = envstr("PAPERBOY_ARXIV_API_URL", "https://export.arxiv.org/api/query")
+PAPERBOY_ARXIV_MIN_INTERVAL = float(envstr("PAPERBOY_ARXIV_MIN_INTERVAL", "3.0"))
+PAPERBOY_ARXIV_CATEGORIES = envlist(
+    "PAPERBOY_ARXIV_CATEGORIES", ["cs.LG", "cs.CL", "cs.CV", "cs.AI"]
+)
 
 # Auth, i18n, static ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

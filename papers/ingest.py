@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from papers.models import IngestRun, Paper, Source
 from papers.sources import PaperRecord, ParseResult, SourceError
+from papers.text import readable
 
 log = logging.getLogger(__name__)
 
+READABLE_FIELDS = ("title", "abstract")  # raw text kept in <name>_raw
 TEXT_FIELDS = (
-    "title",
-    "abstract",
     "ai_summary",
     "organization",
     "github_repo",
@@ -45,10 +48,17 @@ def _merge(paper: Paper, record: PaperRecord) -> bool:
             setattr(paper, name, value)
             changed = True
 
+    for name in READABLE_FIELDS:
+        raw = getattr(record, name)
+        if raw and raw != getattr(paper, f"{name}_raw"):
+            put(f"{name}_raw", raw)
+            put(name, readable(raw))
     for name in TEXT_FIELDS:
         value = getattr(record, name)
         if value:
             put(name, value)
+    if record.categories:
+        put("categories", list(record.categories))
     for name in COUNT_FIELDS:
         value = getattr(record, name)
         if value is not None and value > (getattr(paper, name) or 0):
@@ -75,8 +85,11 @@ def _new_paper(record: PaperRecord, now: datetime) -> Paper:
         catalogue_date = record.published_at.date()
     return Paper(
         arxiv_id=record.arxiv_id,
-        title=record.title,
-        abstract=record.abstract,
+        title=readable(record.title),
+        title_raw=record.title,
+        abstract=readable(record.abstract),
+        abstract_raw=record.abstract,
+        categories=list(record.categories),
         ai_summary=record.ai_summary,
         ai_keywords=list(record.ai_keywords),
         authors=list(record.authors),
@@ -135,7 +148,10 @@ def _upsert_batch(batch: dict[str, list[PaperRecord]], counts: UpsertCounts) -> 
         Paper.objects.bulk_create(new)
         if changed:
             fields = [
+                *READABLE_FIELDS,
+                *(f"{name}_raw" for name in READABLE_FIELDS),
                 *TEXT_FIELDS,
+                "categories",
                 *COUNT_FIELDS,
                 "ai_keywords",
                 "authors",
@@ -151,6 +167,28 @@ def _upsert_batch(batch: dict[str, list[PaperRecord]], counts: UpsertCounts) -> 
     counts.updated += len(changed)
 
 
+class IngestBusy(Exception):
+    """Another run of the same source holds the lock."""
+
+
+LOCK_SECONDS = 60 * 60
+
+
+@contextmanager
+def ingest_lock(source: str) -> Iterator[None]:
+    """One run per source at a time, across processes (the cache is Redis in production).
+
+    The lock expires on its own, so a killed run cannot block the source for ever.
+    """
+    key = f"lock:ingest:{source}"
+    if not cache.add(key, timezone.now().isoformat(), LOCK_SECONDS):
+        raise IngestBusy(f"another {source} ingest is running (since {cache.get(key)})")
+    try:
+        yield
+    finally:
+        cache.delete(key)
+
+
 def ingest_run(
     *,
     source: str,
@@ -161,7 +199,8 @@ def ingest_run(
     """Run one fetch-and-upsert, leaving an IngestRun that says what happened.
 
     A SourceError (bad JSON, HTTP failure, timeout) fails the run before anything is
-    written, so the catalogue stays as it was and the next run tries again.
+    written, so the catalogue stays as it was and the next run tries again. An
+    interrupted run (Ctrl-C, a worker's time limit) is recorded as failed too.
     """
     run = IngestRun.objects.create(
         source=source, window_start=window[0], window_end=window[1], detail=detail[:500]
@@ -170,16 +209,35 @@ def ingest_run(
         result = fetch()
         counts = papers_upsert(records=result.records)
     except SourceError as exc:
-        run.status = IngestRun.Status.FAILED
-        run.error = str(exc)
-        log.warning("ingest %s failed: %s", source, exc)
-    else:
-        run.status = IngestRun.Status.SUCCEEDED
-        run.fetched = result.fetched
-        run.created_count = counts.created
-        run.updated_count = counts.updated
-        run.skipped_count = len(result.skipped)
-        run.skipped = result.skipped[:1000]
+        _finish(run, status=IngestRun.Status.FAILED, error=str(exc))
+        log.warning("ingest %s %s failed: %s", source, detail or window, exc)
+        return run
+    except BaseException as exc:
+        _finish(run, status=IngestRun.Status.FAILED, error=f"interrupted: {exc!r}")
+        raise
+    run.fetched = result.fetched
+    run.created_count = counts.created
+    run.updated_count = counts.updated
+    run.skipped_count = len(result.skipped)
+    run.skipped = result.skipped[:1000]
+    _finish(run, status=IngestRun.Status.SUCCEEDED)
+    return run
+
+
+def _finish(run: IngestRun, *, status: str, error: str = "") -> None:
+    run.status = status
+    run.error = error
     run.finished_at = timezone.now()
     run.save()
-    return run
+
+
+def completed_windows(*, source: str, detail: str) -> set[date]:
+    """Days a previous run with this detail (e.g. "backfill") finished: what a resumed
+    backfill skips."""
+    days = IngestRun.objects.filter(
+        source=source,
+        status=IngestRun.Status.SUCCEEDED,
+        detail=detail,
+        window_start=F("window_end"),
+    ).values_list("window_start", flat=True)
+    return {day for day in days if day is not None}

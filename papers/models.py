@@ -15,12 +15,15 @@ class Paper(models.Model):
     """One paper, keyed by its arXiv id, whatever source brought it in."""
 
     arxiv_id = models.CharField(max_length=32, unique=True, help_text="For example 2501.19393.")
-    title = models.TextField(help_text="Clean, readable title as shown in emails.")
-    abstract = models.TextField(blank=True)
+    title = models.TextField(help_text="Readable title as shown in emails (LaTeX converted).")
+    title_raw = models.TextField(blank=True, help_text="The title as the source sent it.")
+    abstract = models.TextField(blank=True, help_text="Readable abstract (LaTeX converted).")
+    abstract_raw = models.TextField(blank=True, help_text="The abstract as the source sent it.")
     ai_summary = models.TextField(blank=True, help_text="Hugging Face's one-line AI summary.")
     ai_keywords = models.JSONField(default=list, blank=True, help_text="Hugging Face keywords.")
     authors = models.JSONField(default=list, blank=True, help_text="Author names, in order.")
     organization = models.CharField(max_length=200, blank=True)
+    categories = models.JSONField(default=list, blank=True, help_text="arXiv categories.")
     published_at = models.DateTimeField(null=True, blank=True, help_text="First arXiv version.")
     featured_on = models.DateField(
         null=True, blank=True, help_text="The Hugging Face daily-papers date that listed it."

@@ -30,6 +30,7 @@ class PaperRecord:
     ai_keywords: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     organization: str = ""
+    categories: tuple[str, ...] = ()
     published_at: datetime | None = None
     featured_on: date | None = None
     announced_on: date | None = None

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
+from django.conf import settings
 
 from papers.models import Source
 from papers.sources import (
@@ -28,8 +28,8 @@ from papers.sources import (
     clean_url,
     parse_datetime,
 )
+from papers.sources.http import PoliteClient
 
-API_URL = "https://huggingface.co/api/daily_papers"
 PAGE_SIZE = 100
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
@@ -141,7 +141,7 @@ def parse_file(path: Path) -> ParseResult:
     """A saved response; a YYYY-MM-DD in the file name is the list date."""
     try:
         data = json.loads(path.read_bytes())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SourceError(f"{path.name}: not valid JSON ({exc})") from None
     return parse_daily_papers(data, list_date=date_from_filename(path))
 
@@ -161,36 +161,48 @@ def days(since: date, until: date) -> Iterator[date]:
 
 
 class HFClient:
-    """Fetches daily-papers lists over HTTP, one page of 100 at a time."""
+    """Fetches daily-papers lists, 100 a page, at a polite pace (the anonymous limit is
+    500 calls per 5 minutes)."""
 
-    def __init__(self, *, base_url: str = API_URL, timeout: float = 20.0) -> None:
-        self.base_url = base_url
-        self.http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=5.0),
-            headers={"User-Agent": "Paperboy (+https://github.com/paperboy)"},
-        )
+    def __init__(self, *, base_url: str | None = None, **options: Any) -> None:
+        self.base_url = base_url or settings.PAPERBOY_HF_API_URL
+        options.setdefault("min_interval", settings.PAPERBOY_HF_MIN_INTERVAL)
+        self.client = PoliteClient(name="Hugging Face", **options)
 
     def close(self) -> None:
-        self.http.close()
+        self.client.close()
 
     def fetch_day(self, day: date) -> ParseResult:
+        """Every page of one day's list; a weekend or empty day is an empty result."""
         result = ParseResult()
         page = 0
         while True:
             data = self._get({"date": day.isoformat(), "limit": PAGE_SIZE, "p": page})
-            result.extend(parse_daily_papers(data, list_date=day))
-            if not isinstance(data, list) or len(data) < PAGE_SIZE:
-                return result
+            parsed = parse_daily_papers(data, list_date=day)
+            result.extend(parsed)
+            if parsed.fetched < PAGE_SIZE:
+                return _dedupe(result)
             page += 1
 
     def _get(self, params: dict[str, Any]) -> object:
-        try:
-            response = self.http.get(self.base_url, params=params)
-        except httpx.HTTPError as exc:
-            raise SourceError(f"Hugging Face request failed: {exc!r}") from None
+        response = self.client.get(self.base_url, params)
         if response.status_code != 200:
             raise SourceError(f"Hugging Face answered HTTP {response.status_code}")
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SourceError(f"Hugging Face sent a body that is not JSON ({exc})") from None
+
+
+def _dedupe(result: ParseResult) -> ParseResult:
+    """A paper can appear on two pages when the list shifts between requests."""
+    seen: set[str] = set()
+    records = []
+    for record in result.records:
+        if record.arxiv_id in seen:
+            result.skip(record.arxiv_id, "listed twice in the same response")
+            continue
+        seen.add(record.arxiv_id)
+        records.append(record)
+    result.records = records
+    return result

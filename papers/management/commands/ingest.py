@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+import sys
 from argparse import ArgumentParser
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
 
-from papers.ingest import ingest_run
+from papers.ingest import IngestBusy, completed_windows, ingest_lock, ingest_run
 from papers.models import IngestRun, Source
-from papers.sources import ParseResult
-from papers.sources.hf import HFClient, date_from_filename, days, parse_files
+from papers.sources import ParseResult, arxiv, hf, jsonl
+
+BACKFILL = "backfill"
 
 
 def _date(value: str) -> date:
@@ -20,74 +27,191 @@ def _date(value: str) -> date:
         raise CommandError(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
+def _days(since: date, until: date) -> list[date]:
+    if until < since:
+        raise CommandError("--until is before --since")
+    return [since + timedelta(days=n) for n in range((until - since).days + 1)]
+
+
 class Command(BaseCommand):
     help = (
-        "Load papers into the catalogue. Re-ingesting updates upvotes and never duplicates.\n"
-        "  ingest hf [--date D | --since D --until D] [--file PATH ...]"
+        "Load papers into the catalogue. Re-ingesting updates upvotes, comments and stars "
+        "and never duplicates a paper. Each day (or file) is one run, recorded as an "
+        "IngestRun; a malformed record is skipped and counted, a broken response fails "
+        "its run and changes nothing.\n\n"
+        "  ingest hf    [--date D | --since D --until D] [--resume] [--file PATH ...]\n"
+        "  ingest arxiv [--category C ...] [--since D] [--until D] [--file PATH ...]\n"
+        "  ingest jsonl PATH"
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         sources = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
-        hf = sources.add_parser(
+        hf_parser = sources.add_parser(
             "hf",
             help="Hugging Face daily papers (API, or saved responses with --file)",
-            description="Hugging Face daily papers: one date, a date range, or saved JSON files.",
+            description="Hugging Face daily papers: one date (default today), a date range "
+            "(a backfill: progress bar on a terminal, resumable with --resume), or saved "
+            "daily_papers JSON files.",
         )
-        when = hf.add_mutually_exclusive_group()
-        when.add_argument("--date", type=_date, help="one list date, YYYY-MM-DD (default: today)")
+        when = hf_parser.add_mutually_exclusive_group()
+        when.add_argument("--date", type=_date, help="one list date, YYYY-MM-DD")
         when.add_argument("--since", type=_date, help="first date of a range, YYYY-MM-DD")
-        hf.add_argument("--until", type=_date, help="last date of a range (default: today)")
-        hf.add_argument(
-            "--file",
-            type=Path,
-            nargs="+",
-            action="extend",
+        hf_parser.add_argument("--until", type=_date, help="last date of a range (default today)")
+        hf_parser.add_argument(
+            "--resume", action="store_true", help="skip days an earlier backfill already finished"
+        )
+        self._file_argument(
+            hf_parser,
+            "saved daily_papers JSON responses; a YYYY-MM-DD in the file name is the list date",
+        )
+
+        arxiv_parser = sources.add_parser(
+            "arxiv",
+            help="arXiv API by category and submission date",
+            description="arXiv papers submitted in a date window, by category, at most one "
+            "request every 3 seconds; or saved Atom responses with --file.",
+        )
+        arxiv_parser.add_argument(
+            "--category",
+            action="append",
             default=[],
-            metavar="PATH",
-            help="saved daily_papers JSON responses; a YYYY-MM-DD in the name is the list date",
+            metavar="C",
+            help="an arXiv category, repeatable (default: "
+            f"{', '.join(settings.PAPERBOY_ARXIV_CATEGORIES)})",
+        )
+        arxiv_parser.add_argument(
+            "--since", type=_date, help="first submission date (default yesterday)"
+        )
+        arxiv_parser.add_argument(
+            "--until", type=_date, help="last submission date (default today)"
+        )
+        self._file_argument(arxiv_parser, "saved arXiv API Atom responses")
+
+        jsonl_parser = sources.add_parser(
+            "jsonl",
+            help="a JSON Lines file, one paper per line",
+            description=jsonl.__doc__,
+        )
+        jsonl_parser.add_argument("path", type=Path, metavar="PATH")
+
+    def _file_argument(self, parser: ArgumentParser, text: str) -> None:
+        parser.add_argument(
+            "--file", type=Path, nargs="+", action="extend", default=[], metavar="PATH", help=text
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        run = self.ingest_hf(options)
-        self.report(run)
-
-    def ingest_hf(self, options: dict[str, Any]) -> IngestRun:
-        files: list[Path] = options["file"]
-        if files:
-            for path in files:
-                if not path.is_file():
-                    raise CommandError(f"{path}: no such file")
-            listed = [d for d in (date_from_filename(p) for p in files) if d]
-            return ingest_run(
-                source=Source.HF,
-                fetch=lambda: parse_files(files),
-                window=(min(listed, default=None), max(listed, default=None)),
-                detail=", ".join(p.name for p in files),
-            )
-        today = date.today()
-        since = options["since"] or options["date"] or today
-        until = options["until"] or (options["date"] or today)
-        if until < since:
-            raise CommandError("--until is before --since")
-        client = HFClient()
-
-        def fetch() -> ParseResult:
-            result = ParseResult()
-            for day in days(since, until):
-                result.extend(client.fetch_day(day))
-            return result
-
+        source = options["source"]
         try:
-            return ingest_run(source=Source.HF, fetch=fetch, window=(since, until))
+            with ingest_lock(source):
+                runs = list(getattr(self, f"ingest_{source}")(options))
+        except IngestBusy as busy:
+            self.stdout.write(f"Nothing done: {busy}. It will run again on schedule.")
+            return
+        failed = [run for run in runs if run.status == IngestRun.Status.FAILED]
+        if failed:
+            raise CommandError(
+                f"{len(failed)} of {len(runs)} run(s) failed: "
+                + "; ".join(f"{r.detail or r.window_start}: {r.error}" for r in failed[:5])
+            )
+
+    # Sources --------------------------------------------------------------------------
+
+    def ingest_hf(self, options: dict[str, Any]) -> Iterator[IngestRun]:
+        if options["file"]:
+            yield from self.files(Source.HF, options["file"], hf.parse_file, hf.date_from_filename)
+            return
+        today = timezone.now().date()
+        if options["date"] and options["until"]:
+            raise CommandError("--until goes with --since, not --date")
+        days = _days(
+            options["since"] or options["date"] or today,
+            options["until"] or options["date"] or today,
+        )
+        backfill = len(days) > 1
+        if options["resume"]:
+            done = completed_windows(source=Source.HF, detail=BACKFILL)
+            days = [d for d in days if d not in done]
+        client = hf.HFClient()
+        try:
+            for day in self.progress(days, "Hugging Face"):
+                yield self.one(
+                    Source.HF,
+                    partial(client.fetch_day, day),
+                    (day, day),
+                    BACKFILL if backfill else "",
+                    label=day.isoformat(),
+                )
         finally:
             client.close()
 
-    def report(self, run: IngestRun) -> None:
+    def ingest_arxiv(self, options: dict[str, Any]) -> Iterator[IngestRun]:
+        if options["file"]:
+            yield from self.files(Source.ARXIV, options["file"], arxiv.parse_file, lambda p: None)
+            return
+        today = timezone.now().date()
+        categories = options["category"] or list(settings.PAPERBOY_ARXIV_CATEGORIES)
+        days = _days(options["since"] or today - timedelta(days=1), options["until"] or today)
+        client = arxiv.ArxivClient()
+        try:
+            for day in self.progress(days, "arXiv"):
+                yield self.one(
+                    Source.ARXIV,
+                    partial(client.fetch, categories=categories, since=day, until=day),
+                    (day, day),
+                    ",".join(categories),
+                    label=day.isoformat(),
+                )
+        finally:
+            client.close()
+
+    def ingest_jsonl(self, options: dict[str, Any]) -> Iterator[IngestRun]:
+        yield from self.files(Source.JSONL, [options["path"]], jsonl.parse_file, lambda p: None)
+
+    # Plumbing -------------------------------------------------------------------------
+
+    def files(
+        self,
+        source: str,
+        paths: list[Path],
+        parse: Callable[[Path], ParseResult],
+        date_of: Callable[[Path], date | None],
+    ) -> Iterator[IngestRun]:
+        for path in paths:
+            if not path.is_file():
+                raise CommandError(f"{path}: no such file")
+        for path in self.progress(paths, "files"):
+            day = date_of(path)
+            yield self.one(
+                source,
+                partial(parse, path),
+                (day, day),
+                path.name,
+                label=path.name,
+            )
+
+    def one(
+        self,
+        source: str,
+        fetch: Callable[[], ParseResult],
+        window: tuple[date | None, date | None],
+        detail: str,
+        *,
+        label: str,
+    ) -> IngestRun:
+        run = ingest_run(source=source, fetch=fetch, window=window, detail=detail)
         if run.status == IngestRun.Status.FAILED:
-            raise CommandError(f"ingest failed: {run.error}")
-        self.stdout.write(
-            f"{run.get_source_display()}: fetched {run.fetched}, created {run.created_count}, "
-            f"updated {run.updated_count}, skipped {run.skipped_count}"
-        )
-        for skipped in run.skipped[:20]:
-            self.stderr.write(f"  skipped {skipped['id']}: {skipped['reason']}")
+            self.stderr.write(f"{label}: FAILED: {run.error}")
+        else:
+            self.stdout.write(
+                f"{label}: fetched {run.fetched}, created {run.created_count}, "
+                f"updated {run.updated_count}, skipped {run.skipped_count}"
+            )
+            for skipped in run.skipped[:10]:
+                self.stderr.write(f"  skipped {skipped['id']}: {skipped['reason']}")
+        return run
+
+    def progress(self, items: list[Any], what: str) -> Any:
+        """A progress bar on a terminal; plain log lines (written by one()) otherwise."""
+        if len(items) > 1 and sys.stderr.isatty():
+            return tqdm(items, desc=what, unit="day" if what != "files" else "file")
+        return items
