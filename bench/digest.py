@@ -1,7 +1,7 @@
 """The main path, end to end: ingest the bundled week, plan and send digests.
 
-Prints one JSON object. Runs on a fresh SQLite database in a temporary folder, or on
-PostgreSQL when BENCH_DATABASE_URL is set. Emails go to Django's in-memory backend.
+Prints one JSON object. Runs on a fresh schema in the machine's PostgreSQL (or
+BENCH_DATABASE_URL), else on SQLite in a temporary folder. Emails go to Django's in-memory backend.
 Baselines measured in the same run: parsing the JSON alone (ingest overhead ratio) and
 building a plain EmailMessage with the same text (render overhead ratio).
 
@@ -12,46 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import resource
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-
-def setup(tmp: str) -> None:
-    os.environ["PAPERBOY_VAR_DIR"] = tmp
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    for name in ("REDIS_URL", "EMAIL_PROVIDER", "EMAIL_URL"):
-        os.environ.pop(name, None)
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{tmp}/bench.db")
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    call_command(
-        "flush", interactive=False, verbosity=0
-    ) if "BENCH_DATABASE_URL" in os.environ else None
-    call_command("migrate", verbosity=0)
-
-
-def timed(fn: Callable[[], T]) -> tuple[T, float]:
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
+from support import ROOT, django_setup, peak_rss_mb, timed
 
 
 def main() -> None:
@@ -59,8 +28,11 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        setup(tmp)
-        print(json.dumps(run(args.readers)))
+        vendor = django_setup(tmp)
+        from django.conf import settings
+
+        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+        print(json.dumps({"benchmark": "digest", "database": vendor, **run(args.readers)}))
 
 
 def run(readers: int) -> dict[str, object]:
@@ -109,7 +81,6 @@ def run(readers: int) -> dict[str, object]:
     )
     result, send_s = timed(lambda: deliveries_send(delivery_ids=ids))
     return {
-        "benchmark": "digest",
         "papers": run_.created_count,
         "readers": readers,
         "ingest_papers_per_s": round(run_.created_count / ingest_s),
@@ -122,7 +93,7 @@ def run(readers: int) -> dict[str, object]:
         "send_digests_per_s": round(result.sent / send_s),
         "sent": result.sent,
         "outbox": len(mail.outbox),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
