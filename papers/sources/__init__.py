@@ -68,6 +68,20 @@ def clean_text(value: object, *, what: str, limit: int = MAX_TEXT) -> str:
     return _SPACE_RE.sub(" ", value).strip()
 
 
+_SCRIPT = re.compile(r"<\s*script|javascript:", re.IGNORECASE)
+
+
+def clean_title(value: object) -> str:
+    """A title: required, at most 1,000 characters. Markup stays text (emails escape it),
+    but a script tag marks the record as hostile and it is skipped."""
+    title = clean_text(value, what="title", limit=1000)
+    if not title:
+        raise RecordError("no title")
+    if _SCRIPT.search(title):
+        raise RecordError("title contains a script tag")
+    return title
+
+
 def clean_count(value: object, *, what: str) -> int | None:
     if value is None:
         return None

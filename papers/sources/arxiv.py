@@ -25,6 +25,7 @@ from papers.sources import (
     SourceError,
     clean_arxiv_id,
     clean_text,
+    clean_title,
     parse_datetime,
 )
 from papers.sources.http import PoliteClient
@@ -65,9 +66,7 @@ def parse_entry(entry: ET.Element) -> PaperRecord:
     if not match:
         raise RecordError(f"entry id {_text(entry, 'atom:id')[:60]!r} is not an arXiv abstract URL")
     arxiv_id = clean_arxiv_id(match.group(1))
-    title = clean_text(_text(entry, "atom:title"), what="title", limit=1000)
-    if not title:
-        raise RecordError("no title")
+    title = clean_title(_text(entry, "atom:title"))
     published = parse_datetime(_text(entry, "atom:published"), what="published")
     authors = tuple(
         name

@@ -25,6 +25,7 @@ from papers.sources import (
     clean_arxiv_id,
     clean_count,
     clean_text,
+    clean_title,
     clean_url,
     parse_datetime,
 )
@@ -76,9 +77,7 @@ def parse_item(item: object, *, list_date: date | None) -> PaperRecord:
     if not isinstance(paper, dict):
         raise RecordError("item has no paper object")
     arxiv_id = clean_arxiv_id(paper.get("id"))
-    title = clean_text(paper.get("title") or item.get("title"), what="title", limit=1000)
-    if not title:
-        raise RecordError("no title")
+    title = clean_title(paper.get("title") or item.get("title"))
     submitted = parse_datetime(paper.get("submittedOnDailyAt"), what="paper.submittedOnDailyAt")
     featured_on = submitted.date() if submitted else list_date
     if featured_on is None:

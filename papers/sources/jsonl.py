@@ -26,6 +26,7 @@ from papers.sources import (
     clean_arxiv_id,
     clean_count,
     clean_text,
+    clean_title,
     clean_url,
     parse_datetime,
 )
@@ -76,9 +77,7 @@ def parse_object(obj: object) -> PaperRecord:
     unknown = set(obj) - FIELDS
     if unknown:
         raise RecordError(f"unknown field(s) {', '.join(sorted(unknown))[:100]}")
-    title = clean_text(obj.get("title"), what="title", limit=1000)
-    if not title:
-        raise RecordError("no title")
+    title = clean_title(obj.get("title"))
     return PaperRecord(
         arxiv_id=clean_arxiv_id(obj.get("arxiv_id")),
         title=title,

@@ -123,3 +123,22 @@ def test_the_whole_shared_year_ingests_and_reingests_cleanly(year: list[Path]) -
     assert sum(r.updated_count for r in second) == 0
     after = {p.arxiv_id: (p.upvotes, p.title, p.catalogue_date) for p in Paper.objects.all()}
     assert after == before
+
+
+def test_the_hourly_task_fetches_yesterday_and_today(hf_server: ReplayServer) -> None:
+    from papers.tasks import ingest_hf_recent
+
+    hf_server.queue(day_list(1), day_list(1, 2))
+    summary = ingest_hf_recent()
+    assert len(hf_server.requests) == 2 and Paper.objects.count() == 2
+    assert summary.count("succeeded") == 2
+
+
+def test_an_overlapping_hourly_run_exits_and_says_why(hf_server: ReplayServer) -> None:
+    from papers.ingest import ingest_lock
+    from papers.models import Source
+    from papers.tasks import ingest_hf_recent
+
+    with ingest_lock(Source.HF):
+        assert ingest_hf_recent().startswith("skipped: another hf ingest is running")
+    assert not hf_server.requests and not IngestRun.objects.exists()

@@ -64,6 +64,8 @@ def _item(**paper: object) -> dict[str, object]:
         (_item(upvotes=-3), "negative"),
         (_item(summary="x" * 5_000_000), "over the limit"),
         (_item(authors="Someone"), "not a list"),
+        (_item(title="<script>alert(1)</script> Attention"), "script tag"),
+        (_item(id="2601.123"), "invalid arXiv id"),
         ("just a string", "not an object"),
     ],
 )
@@ -76,8 +78,8 @@ def test_a_malformed_record_is_skipped_with_its_reason(item: object, reason: str
 
 
 def test_html_in_a_title_stays_text() -> None:
-    result = parse_daily_papers([_item(title="<script>alert(1)</script> Attention")])
-    assert result.records[0].title == "<script>alert(1)</script> Attention"
+    result = parse_daily_papers([_item(title="<b>Bold</b> claims & <i>Attention</i>")])
+    assert result.records[0].title == "<b>Bold</b> claims & <i>Attention</i>"
 
 
 def test_a_paper_listed_twice_is_kept_once() -> None:

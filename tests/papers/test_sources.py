@@ -154,7 +154,7 @@ def test_ingest_jsonl_command(tmp_path: Path) -> None:
         ),
         ("$\\alpha$-RoPE for AT&T", "α-RoPE for AT&T"),
         ("$\\texttt{LLaMA}$ 3 and \\textit{Text2Video}--Zero", "LLaMA 3 and Text2Video–Zero"),
-        ("<script>alert(1)</script> stays   text", "<script>alert(1)</script> stays text"),
+        ("<b>markup</b> stays   text", "<b>markup</b> stays text"),
         ("A $5 budget", "A $5 budget"),
     ],
 )
