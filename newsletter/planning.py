@@ -1,54 +1,55 @@
-"""Who is due, and what they get: writes Delivery rows and their ranked items."""
+"""Who is due, and what they get: writes Delivery rows and their ranked items.
+
+One ``Run`` holds everything computed once per planning run: the candidate papers and
+their features, the topic catalogue, and a bounded cache of rankings keyed by
+preferences, so readers with identical preferences are scored once. Readers are read
+in fixed-size batches by primary key, so memory does not grow with their number.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from newsletter.matching import (
     Catalogue,
+    FeedbackModel,
     Match,
     PaperFeatures,
     Preferences,
     TopicTerms,
+    interest_topics,
     paper_features,
-    rank,
+    ranking,
+    reasons_for,
+    top,
 )
-from newsletter.models import Delivery, DeliveryItem, Subscriber
+from newsletter.models import Delivery, DeliveryItem, Feedback, Subscriber, Topic
 from papers.models import Paper
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+RANKING_CACHE = 4096  # distinct preference sets kept per run
+FEEDBACK_VOTES = 50  # a reader's most recent votes that shape their model
 # A reader back after a long pause gets at most this far back, not a month of papers.
 MAX_LOOKBACK: dict[str, int] = {Subscriber.Frequency.DAILY: 7, Subscriber.Frequency.WEEKLY: 14}
+FEATURE_FIELDS = ("id", "title", "abstract", "ai_summary", "ai_keywords", "authors", "upvotes")
 
 
 @dataclass
 class PlanCounts:
     planned: int = 0
     skipped: int = 0
-    delivery_ids: list[int] | None = None
-
-    def __post_init__(self) -> None:
-        self.delivery_ids = self.delivery_ids or []
-
-
-def preferences_of(subscriber: Subscriber) -> Preferences:
-    """A subscriber's preferences as a hashable value (topics must be prefetched)."""
-    topics = sorted(subscriber.topics.all(), key=lambda t: t.slug)
-    return Preferences(
-        topics=tuple(TopicTerms(t.name, tuple(t.term_list())) for t in topics),
-        keywords=tuple(subscriber.keyword_list()),
-        authors=tuple(a for a in subscriber.authors if isinstance(a, str) and a.strip()),
-    )
+    delivery_ids: list[int] = field(default_factory=list)
 
 
 def digest_period(subscriber: Subscriber, day: date, last_end: date | None) -> tuple[date, date]:
@@ -66,12 +67,11 @@ def digest_period(subscriber: Subscriber, day: date, last_end: date | None) -> t
 
 def subscribers_for_date(day: date) -> QuerySet[Subscriber]:
     """Active readers whose schedule includes ``day`` and who have no digest for it."""
-    weekday = day.weekday()
     return (
         Subscriber.objects.filter(status=Subscriber.Status.ACTIVE)
         .filter(
             Q(frequency=Subscriber.Frequency.DAILY)
-            | Q(frequency=Subscriber.Frequency.WEEKLY, weekly_day=weekday)
+            | Q(frequency=Subscriber.Frequency.WEEKLY, weekly_day=day.weekday())
         )
         .exclude(deliveries__digest_date=day)
         .order_by("pk")
@@ -95,6 +95,123 @@ def due_now(now: datetime | None = None) -> Iterator[tuple[date, QuerySet[Subscr
             yield day, subscribers_for_date(day).filter(timezone=zone, send_hour__lte=hour)
 
 
+def run_window(digest_date: date) -> tuple[date, date]:
+    """Every period a digest dated ``digest_date`` can cover. The run's candidates are
+    always these, so word statistics, and so scores, do not depend on which readers
+    happen to share a batch: a preview shows exactly what planning writes."""
+    return digest_date - timedelta(days=max(MAX_LOOKBACK.values())), digest_date - timedelta(days=1)
+
+
+def features_of(paper: Paper) -> PaperFeatures:
+    return paper_features(
+        paper_id=paper.pk,
+        title=paper.title,
+        abstract=paper.abstract,
+        ai_summary=paper.ai_summary,
+        keywords=paper.ai_keywords,
+        authors=paper.authors,
+        upvotes=paper.upvotes,
+    )
+
+
+class Run:
+    """The state of one planning run over the papers of ``window``."""
+
+    def __init__(self, window: tuple[date, date]) -> None:
+        self.window = window
+        papers = list(
+            Paper.objects.filter(catalogue_date__range=window)
+            .only(*FEATURE_FIELDS, "catalogue_date")
+            .order_by("-upvotes", "id")
+        )
+        self.papers = papers
+        self.catalogue = Catalogue([features_of(p) for p in papers])
+        self.index = {p.pk: i for i, p in enumerate(papers)}
+        self.dates = np.array([p.catalogue_date.toordinal() for p in papers], dtype=np.int64)
+        self.topics = [TopicTerms(t.name, tuple(t.term_list())) for t in Topic.objects.all()]
+        self._rankings: OrderedDict[Preferences, np.ndarray] = OrderedDict()
+        self._periods: dict[tuple[date, date], np.ndarray] = {}
+        self.rankings_computed = 0
+
+    def preferences(self, subscriber: Subscriber, feedback: FeedbackModel | None) -> Preferences:
+        """A subscriber's preferences as a hashable value (topics must be prefetched)."""
+        chosen = sorted(subscriber.topics.all(), key=lambda t: t.slug)
+        keywords = tuple(subscriber.keyword_list())
+        return Preferences(
+            topics=tuple(TopicTerms(t.name, tuple(t.term_list())) for t in chosen),
+            keywords=keywords,
+            authors=tuple(a for a in subscriber.authors if isinstance(a, str) and a.strip()),
+            expansions=interest_topics(", ".join(keywords), self.topics) if keywords else (),
+            feedback=feedback,
+        )
+
+    def ranking(self, prefs: Preferences) -> np.ndarray:
+        """The final scores for a set of preferences, from the run's bounded cache."""
+        cached = self._rankings.get(prefs)
+        if cached is not None:
+            self._rankings.move_to_end(prefs)
+            return cached
+        final = ranking(prefs, self.catalogue)
+        self.rankings_computed += 1
+        self._rankings[prefs] = final
+        if len(self._rankings) > RANKING_CACHE:
+            self._rankings.popitem(last=False)
+        return final
+
+    def period_mask(self, period: tuple[date, date]) -> np.ndarray:
+        if period not in self._periods:
+            start, end = period
+            self._periods[period] = (self.dates >= start.toordinal()) & (
+                self.dates <= end.toordinal()
+            )
+        return self._periods[period]
+
+    def choose(
+        self, subscriber: Subscriber, prefs: Preferences, period: tuple[date, date], sent: set[int]
+    ) -> list[tuple[Paper, Match]]:
+        """The reader's items: the best papers of their period they were never sent."""
+        eligible = self.period_mask(period)
+        if sent:
+            eligible = eligible.copy()
+            eligible[[self.index[p] for p in sent if p in self.index]] = False
+        final = self.ranking(prefs)
+        chosen = top(final, subscriber.max_papers, eligible)
+        return [
+            (
+                self.papers[i],
+                Match(
+                    self.papers[i].pk,
+                    round(float(final[i]), 4),
+                    reasons_for(prefs, self.catalogue, i),
+                ),
+            )
+            for i in chosen
+        ]
+
+    def feedback_models(self, subscribers: list[Subscriber]) -> dict[int, FeedbackModel]:
+        """Per reader with votes, a model fitted on their most recent votes (one query)."""
+        votes: dict[int, list[tuple[int, PaperFeatures]]] = defaultdict(list)
+        rows = (
+            Feedback.objects.filter(subscriber__in=subscribers)
+            .select_related("paper")
+            .only("subscriber_id", "vote", *(f"paper__{f}" for f in FEATURE_FIELDS))
+            .order_by("subscriber_id", "-created")
+        )
+        for row in rows:
+            if len(votes[row.subscriber_id]) < FEEDBACK_VOTES:
+                votes[row.subscriber_id].append((row.vote, features_of(row.paper)))
+        models = {}
+        for subscriber_id, rated in votes.items():
+            model = FeedbackModel.fit(
+                self.catalogue,
+                liked=[f for v, f in rated if v > 0],
+                disliked=[f for v, f in rated if v < 0],
+            )
+            if model is not None:
+                models[subscriber_id] = model
+        return models
+
+
 def _batches(queryset: QuerySet[Subscriber]) -> Iterator[list[Subscriber]]:
     """Fixed-size batches by primary key, so memory does not grow with the readers."""
     last_pk = 0
@@ -106,49 +223,56 @@ def _batches(queryset: QuerySet[Subscriber]) -> Iterator[list[Subscriber]]:
         last_pk = batch[-1].pk
 
 
-def _candidates(start: date, end: date) -> list[tuple[Paper, PaperFeatures]]:
-    papers = Paper.objects.filter(catalogue_date__range=(start, end)).only(
-        "id",
-        "title",
-        "abstract",
-        "ai_summary",
-        "ai_keywords",
-        "authors",
-        "upvotes",
-        "catalogue_date",
+def _last_period_ends(subscribers: list[Subscriber], digest_date: date) -> dict[int, date]:
+    return dict(
+        Delivery.objects.filter(subscriber__in=subscribers, digest_date__lt=digest_date)
+        .values("subscriber")
+        .annotate(end=Max("period_end"))
+        .values_list("subscriber", "end")
     )
-    return [
-        (
-            p,
-            paper_features(
-                paper_id=p.pk,
-                title=p.title,
-                abstract=p.abstract,
-                ai_summary=p.ai_summary,
-                keywords=p.ai_keywords,
-                authors=p.authors,
-                upvotes=p.upvotes,
-            ),
+
+
+def _sent(subscribers: list[Subscriber], run: Run) -> dict[int, set[int]]:
+    sent: dict[int, set[int]] = defaultdict(set)
+    rows = DeliveryItem.objects.filter(
+        subscriber__in=subscribers, paper__catalogue_date__range=run.window
+    ).values_list("subscriber_id", "paper_id")
+    for subscriber_id, paper_id in rows:
+        sent[subscriber_id].add(paper_id)
+    return sent
+
+
+def digest_plan(*, digest_date: date, subscribers: QuerySet[Subscriber]) -> PlanCounts:
+    """Plan the digest dated ``digest_date`` for ``subscribers``, in batches.
+
+    1. Work out each reader's period from their previous digest.
+    2. Load the candidate papers of the periods once and compute their features once.
+    3. Rank once per distinct set of preferences; per reader, keep the best papers of
+       their period that they were never sent, up to their maximum.
+    4. Write the Deliveries (planned, or skipped when nothing is left) and items in bulk.
+    """
+    counts = PlanCounts()
+    run: Run | None = None
+    for batch in _batches(subscribers):
+        run = run or Run(run_window(digest_date))
+        last_ends = _last_period_ends(batch, digest_date)
+        periods = {s.pk: digest_period(s, digest_date, last_ends.get(s.pk)) for s in batch}
+        sent = _sent(batch, run)
+        models = run.feedback_models(batch)
+        plans = []
+        for subscriber in batch:
+            prefs = run.preferences(subscriber, models.get(subscriber.pk))
+            chosen = run.choose(subscriber, prefs, periods[subscriber.pk], sent[subscriber.pk])
+            plans.append((subscriber, *periods[subscriber.pk], [m for _, m in chosen]))
+        _write(digest_date, plans, counts)
+    if run is not None:
+        log.info(
+            "planned %s: %d papers, %d rankings computed",
+            digest_date,
+            len(run.papers),
+            run.rankings_computed,
         )
-        for p in papers.order_by("-upvotes", "id")
-    ]
-
-
-def _choose(
-    subscriber: Subscriber,
-    matches: list[Match],
-    by_id: dict[int, Paper],
-    period: tuple[date, date],
-    sent: set[tuple[int, int]],
-) -> list[Match]:
-    """The reader's items: ranked matches within their period, never a paper twice."""
-    start, end = period
-    return [
-        m
-        for m in matches
-        if start <= by_id[m.paper_id].catalogue_date <= end
-        and (subscriber.pk, m.paper_id) not in sent
-    ][: subscriber.max_papers]
+    return counts
 
 
 @dataclass
@@ -160,7 +284,7 @@ class Preview:
 
 def digest_preview(*, subscriber: Subscriber, digest_date: date) -> Preview:
     """Exactly what the digest dated ``digest_date`` holds (if planned) or would hold,
-    writing nothing."""
+    writing nothing: the same code path as planning, for one reader."""
     planned = Delivery.objects.filter(subscriber=subscriber, digest_date=digest_date).first()
     if planned is not None:
         items = list(planned.items.select_related("paper"))
@@ -169,66 +293,14 @@ def digest_preview(*, subscriber: Subscriber, digest_date: date) -> Preview:
             items=[(i.paper, Match(i.paper_id, i.score, i.reason.split("; "))) for i in items],
             delivery=planned,
         )
-    last_end = Delivery.objects.filter(
-        subscriber=subscriber, digest_date__lt=digest_date
-    ).aggregate(end=Max("period_end"))["end"]
+    last_end = _last_period_ends([subscriber], digest_date).get(subscriber.pk)
     period = digest_period(subscriber, digest_date, last_end)
-    candidates = _candidates(*period)
-    by_id = {p.pk: p for p, _ in candidates}
-    sent = {
-        (subscriber.pk, paper_id)
-        for paper_id in DeliveryItem.objects.filter(
-            subscriber=subscriber, paper__in=list(by_id)
-        ).values_list("paper_id", flat=True)
-    }
-    matches = rank(preferences_of(subscriber), [f for _, f in candidates])
-    chosen = _choose(subscriber, matches, by_id, period, sent)
-    return Preview(period=period, items=[(by_id[m.paper_id], m) for m in chosen])
-
-
-def digest_plan(*, digest_date: date, subscribers: QuerySet[Subscriber]) -> PlanCounts:
-    """Plan the digest dated ``digest_date`` for ``subscribers``, in batches.
-
-    1. Work out each reader's period from their previous digest.
-    2. Load the candidate papers of all periods once and compute their features once.
-    3. Rank once per distinct set of preferences; per reader, keep the papers in their
-       period that they have not been sent, up to their maximum.
-    4. Write the Deliveries (planned, or skipped when nothing is left) and items in bulk.
-    """
-    counts = PlanCounts()
-    ranked: dict[Preferences, list[Match]] = {}
-    loaded: tuple[date, date] | None = None
-    by_id: dict[int, Paper] = {}
-    catalogue = Catalogue([])
-    for batch in _batches(subscribers):
-        last_ends = dict(
-            Delivery.objects.filter(subscriber__in=batch, digest_date__lt=digest_date)
-            .values("subscriber")
-            .annotate(end=Max("period_end"))
-            .values_list("subscriber", "end")
-        )
-        periods = {s.pk: digest_period(s, digest_date, last_ends.get(s.pk)) for s in batch}
-        window = (min(p[0] for p in periods.values()), digest_date - timedelta(days=1))
-        if loaded is None or window[0] < loaded[0]:
-            candidates = _candidates(*window)
-            by_id = {p.pk: p for p, _ in candidates}
-            catalogue = Catalogue([f for _, f in candidates])
-            loaded, ranked = window, {}
-        sent = set(
-            DeliveryItem.objects.filter(subscriber__in=batch, paper__in=list(by_id)).values_list(
-                "subscriber_id", "paper_id"
-            )
-        )
-        plans = []
-        for subscriber in batch:
-            prefs = preferences_of(subscriber)
-            if prefs not in ranked:
-                ranked[prefs] = rank(prefs, catalogue)
-            start, end = periods[subscriber.pk]
-            chosen = _choose(subscriber, ranked[prefs], by_id, (start, end), sent)
-            plans.append((subscriber, start, end, chosen))
-        _write(digest_date, plans, counts)
-    return counts
+    run = Run(run_window(digest_date))
+    prefs = run.preferences(subscriber, run.feedback_models([subscriber]).get(subscriber.pk))
+    return Preview(
+        period=period,
+        items=run.choose(subscriber, prefs, period, _sent([subscriber], run)[subscriber.pk]),
+    )
 
 
 def _write(
@@ -264,7 +336,8 @@ def _write(
                     )
                     for d, (s, _, _, chosen) in zip(deliveries, plans, strict=True)
                     for i, m in enumerate(chosen, start=1)
-                ]
+                ],
+                batch_size=5000,
             )
     except IntegrityError:
         taken = set(
@@ -280,7 +353,6 @@ def _write(
     for delivery in deliveries:
         if delivery.status == Delivery.Status.PLANNED:
             counts.planned += 1
-            assert counts.delivery_ids is not None
             counts.delivery_ids.append(delivery.pk)
         else:
             counts.skipped += 1

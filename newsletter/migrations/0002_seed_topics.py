@@ -2,7 +2,7 @@ from django.db import migrations
 
 # Seeds the catalogue kept in newsletter/topic_catalogue.py. update_or_create keys on
 # the slug, so a later migration can run the same seed again after the list grows.
-from newsletter.topic_catalogue import TOPICS
+from newsletter.topic_catalogue import TOPICS, term_list
 
 
 def seed(apps, schema_editor):
@@ -14,7 +14,7 @@ def seed(apps, schema_editor):
                 "name": name,
                 "area": area,
                 "description": description,
-                "terms": "\n".join(terms),
+                "terms": "\n".join(term_list(terms)),
                 "position": position,
             },
         )
