@@ -32,7 +32,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -375,11 +375,26 @@ def paper_features(
 # Interests ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TopicTerms:
+class CachedHash:
+    """Frozen dataclasses used as cache keys millions of times per run: hash once."""
+
+    def __hash__(self) -> int:
+        try:
+            cached: int = self.__dict__["_hash"]
+            return cached
+        except KeyError:
+            value = hash(tuple(getattr(self, f) for f in self.__dataclass_fields__))  # type: ignore[attr-defined]
+            object.__setattr__(self, "_hash", value)
+            return value
+
+
+@dataclass(frozen=True, eq=True)
+class TopicTerms(CachedHash):
     name: str
     terms: tuple[str, ...]
     trigger: str = ""  # for a topic a reader's words point at: the term that pointed
+
+    __hash__ = CachedHash.__hash__
 
 
 @dataclass(frozen=True)
@@ -402,7 +417,7 @@ def concept(term: str) -> Concept | None:
 
 
 @dataclass(frozen=True)
-class Item:
+class Item(CachedHash):
     """One comma-separated piece of a free-text interest: its terms (stems, or acronyms
     as typed) and its phrases (runs of two or more content words)."""
 
@@ -410,6 +425,8 @@ class Item:
     terms: tuple[str, ...]
     words: tuple[str, ...]  # the terms as the reader typed them, for reasons
     phrases: tuple[Concept, ...]
+
+    __hash__ = CachedHash.__hash__
 
 
 _COMPOUND = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+")
@@ -491,12 +508,14 @@ def interest_topics(text: str, topics: list[TopicTerms]) -> tuple[TopicTerms, ..
 
 
 @dataclass(frozen=True)
-class Preferences:
+class Preferences(CachedHash):
     topics: tuple[TopicTerms, ...] = ()
     keywords: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     expansions: tuple[TopicTerms, ...] = ()  # topics the reader's own words point at
     feedback: FeedbackModel | None = None
+
+    __hash__ = CachedHash.__hash__
 
     @property
     def empty(self) -> bool:
@@ -521,6 +540,9 @@ class Catalogue:
         self._vectors: dict[object, np.ndarray] = {}
         self._idf: dict[object, float] = {}
         self._df: Counter[str] | None = None
+        self._units: dict[int, dict[str, float]] = {}
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
+        self._reasons: dict[tuple[object, int], str] = {}
 
     def _memo(self, key: object, build: Callable[[], np.ndarray]) -> np.ndarray:
         vector = self._vectors.get(key)
@@ -573,7 +595,7 @@ class Catalogue:
         return self._memo(item, lambda: _item_vector(item, self))
 
     def topic(self, topic: TopicTerms) -> np.ndarray:
-        return self._memo(("topic", topic.name, topic.terms), lambda: _topic_vector(topic, self))
+        return self._memo(topic, lambda: _topic_vector(topic, self))
 
     def author(self, name: str) -> np.ndarray:
         key = ("author", name.casefold())
@@ -582,19 +604,36 @@ class Catalogue:
             lambda: np.array([name.casefold() in p.authors for p in self.papers], dtype=np.float64),
         )
 
-    def word_weights(self, word: str) -> np.ndarray:
-        """Per paper, the word's weight in the paper's unit TF-IDF vector (feedback)."""
-        return self._memo(
-            ("word", word), lambda: np.array([self.unit(i).get(word, 0.0) for i in range(self.n)])
-        )
+    def postings(self, word: str) -> tuple[np.ndarray, np.ndarray]:
+        """The papers containing a word and its weight in their unit TF-IDF vectors."""
+        if self._postings is None:
+            lists: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
+            for i in range(self.n):
+                for w, weight in self.unit(i).items():
+                    lists[w][0].append(i)
+                    lists[w][1].append(weight)
+            self._postings = {w: (np.array(ix), np.array(ws)) for w, (ix, ws) in lists.items()}
+        return self._postings.get(word, _NO_POSTINGS)
 
     def unit(self, index: int) -> dict[str, float]:
-        key = ("unit", index)
-        if key not in self._idf:
-            self._idf[key] = 0.0
-            self._units = getattr(self, "_units", {})
+        """A candidate's unit TF-IDF vector."""
+        if index not in self._units:
             self._units[index] = _unit_vector(self.papers[index], self.document_frequency(), self.n)
         return self._units[index]
+
+    def unit_of(self, paper: PaperFeatures) -> dict[str, float]:
+        """The unit TF-IDF vector of a paper outside the run (one a reader voted on)."""
+        key = -1 - paper.paper_id  # never a candidate's index
+        if key not in self._units:
+            self._units[key] = _unit_vector(paper, self.document_frequency(), self.n)
+        return self._units[key]
+
+    def reason(self, key: tuple[object, int], build: Callable[[], str]) -> str:
+        """A reason's text for a paper, shared by every reader it applies to."""
+        text = self._reasons.get(key)
+        if text is None:
+            text = self._reasons[key] = build()
+        return text
 
     def document_frequency(self) -> Counter[str]:
         if self._df is None:
@@ -602,6 +641,9 @@ class Catalogue:
             for p in self.papers:
                 self._df.update(w for w, _ in p.bag)
         return self._df
+
+
+_NO_POSTINGS = (np.zeros(0, dtype=np.int64), np.zeros(0))
 
 
 def _strength(c: Concept, p: PaperFeatures) -> float:
@@ -689,12 +731,9 @@ class FeedbackModel:
     ) -> FeedbackModel | None:
         """Liked and disliked papers, given as indices into the catalogue or as features
         of papers outside it (what readers voted on is usually older than the run)."""
-        df = catalogue.document_frequency()
 
         def vector(item: int | PaperFeatures) -> dict[str, float]:
-            if isinstance(item, int):
-                return catalogue.unit(item)
-            return _unit_vector(item, df, catalogue.n)
+            return catalogue.unit(item) if isinstance(item, int) else catalogue.unit_of(item)
 
         if not liked and not disliked:
             return None
@@ -710,9 +749,11 @@ class FeedbackModel:
         return cls(weights=tuple((w, round(v, 5)) for w, v in top), liked_titles=titles)
 
     def vector(self, catalogue: Catalogue) -> np.ndarray:
+        """Each candidate's score under the model (a dot product, by postings)."""
         out = np.zeros(catalogue.n)
         for word, weight in self.weights:
-            out += weight * catalogue.word_weights(word)
+            index, values = catalogue.postings(word)
+            out[index] += weight * values
         return out
 
 
@@ -765,8 +806,8 @@ def scores(prefs: Preferences, catalogue: Catalogue) -> np.ndarray:
         total += TOPIC_WEIGHT * catalogue.topic(topic)
     for topic in _usable_expansions(prefs, catalogue):
         total += EXPANSION_WEIGHT * catalogue.topic(topic)
-    if prefs.feedback is not None:
-        nudge = FEEDBACK_WEIGHT * prefs.feedback.vector(catalogue)
+    nudge = feedback_nudge(prefs, catalogue)
+    if nudge is not None:
         # Feedback sharpens relevant papers; alone it must be strong to bring one in.
         total = np.where((total > 0) | (nudge > THRESHOLD), total + nudge, total)
     return total
@@ -795,8 +836,11 @@ def top(
     return [int(i) for i in candidates[order]]
 
 
-def reasons_for(prefs: Preferences, catalogue: Catalogue, index: int) -> list[str]:
-    """Why one paper was picked, in the reader's terms."""
+def reasons_for(
+    prefs: Preferences, catalogue: Catalogue, index: int, nudge: np.ndarray | None = None
+) -> list[str]:
+    """Why one paper was picked, in the reader's terms. ``nudge`` is the reader's
+    feedback vector, when the caller already has it."""
     paper = catalogue.papers[index]
     if prefs.empty:
         return [f"trending today: {paper.upvotes} upvotes"]
@@ -804,31 +848,38 @@ def reasons_for(prefs: Preferences, catalogue: Catalogue, index: int) -> list[st
     for keyword in prefs.keywords:
         for item in interest_items(keyword):
             if catalogue.item(item)[index] > 0:
-                out.append(f"matches your interest {_item_quote(item, catalogue, index)}")
+                quote = catalogue.reason(
+                    (item, index), partial(_item_quote, item, catalogue, index)
+                )
+                out.append(f"matches your interest {quote}")
     for topics, verb in (
         (prefs.topics, "matches your topic"),
         (_usable_expansions(prefs, catalogue), "related to your interests via"),
     ):
         for topic in topics:
             if catalogue.topic(topic)[index] > 0:
-                found = sorted(
-                    (
-                        (catalogue.hits(c)[index] * catalogue.idf(c), c.label)
-                        for c in (concept(t) for t in topic.terms)
-                        if c is not None and catalogue.hits(c)[index]
-                    ),
-                    key=lambda f: -f[0],
+                quote = catalogue.reason(
+                    (topic, index), partial(_topic_quote, topic, catalogue, index)
                 )
-                quoted = ", ".join(f"'{label}'" for _, label in found[:3])
-                out.append(f"{verb} {topic.name}: {quoted}")
+                out.append(f"{verb} {topic.name}: {quote}")
     model = prefs.feedback
-    if (
-        model is not None
-        and model.liked_titles
-        and FEEDBACK_WEIGHT * model.vector(catalogue)[index] > 0.3
-    ):
-        out.append(f"like papers you liked ('{model.liked_titles[0][:60]}')")
+    if model is not None and model.liked_titles:
+        nudge = nudge if nudge is not None else FEEDBACK_WEIGHT * model.vector(catalogue)
+        if nudge[index] > 0.3:
+            out.append(f"like papers you liked ('{model.liked_titles[0][:60]}')")
     return out
+
+
+def _topic_quote(topic: TopicTerms, catalogue: Catalogue, index: int) -> str:
+    found = sorted(
+        (
+            (catalogue.hits(c)[index] * catalogue.idf(c), c.label)
+            for c in (concept(t) for t in topic.terms)
+            if c is not None and catalogue.hits(c)[index]
+        ),
+        key=lambda f: -f[0],
+    )
+    return ", ".join(f"'{label}'" for _, label in found[:3])
 
 
 def _item_quote(item: Item, catalogue: Catalogue, index: int) -> str:
@@ -859,11 +910,16 @@ def rank(
     if feedback is not None:
         prefs = Preferences(prefs.topics, prefs.keywords, prefs.authors, prefs.expansions, feedback)
     final = ranking(prefs, catalogue)
+    nudge = feedback_nudge(prefs, catalogue)
     return [
         Match(
             catalogue.papers[i].paper_id,
             round(float(final[i]), 4),
-            reasons_for(prefs, catalogue, i),
+            reasons_for(prefs, catalogue, i, nudge),
         )
         for i in top(final, limit, eligible)
     ]
+
+
+def feedback_nudge(prefs: Preferences, catalogue: Catalogue) -> np.ndarray | None:
+    return None if prefs.feedback is None else FEEDBACK_WEIGHT * prefs.feedback.vector(catalogue)

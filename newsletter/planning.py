@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
@@ -26,6 +26,7 @@ from newsletter.matching import (
     PaperFeatures,
     Preferences,
     TopicTerms,
+    feedback_nudge,
     interest_topics,
     paper_features,
     ranking,
@@ -128,17 +129,22 @@ class Run:
         self.catalogue = Catalogue([features_of(p) for p in papers])
         self.index = {p.pk: i for i, p in enumerate(papers)}
         self.dates = np.array([p.catalogue_date.toordinal() for p in papers], dtype=np.int64)
-        self.topics = [TopicTerms(t.name, tuple(t.term_list())) for t in Topic.objects.all()]
+        self.topic_terms = {
+            t.pk: TopicTerms(t.name, tuple(t.term_list())) for t in Topic.objects.order_by("slug")
+        }
+        self.topics = list(self.topic_terms.values())
         self._rankings: OrderedDict[Preferences, np.ndarray] = OrderedDict()
         self._periods: dict[tuple[date, date], np.ndarray] = {}
+        self._voted: dict[int, PaperFeatures] = {}  # features of papers readers voted on
         self.rankings_computed = 0
 
-    def preferences(self, subscriber: Subscriber, feedback: FeedbackModel | None) -> Preferences:
-        """A subscriber's preferences as a hashable value (topics must be prefetched)."""
-        chosen = sorted(subscriber.topics.all(), key=lambda t: t.slug)
+    def preferences(
+        self, subscriber: Subscriber, topic_ids: Iterable[int], feedback: FeedbackModel | None
+    ) -> Preferences:
+        """A subscriber's preferences as a hashable value."""
         keywords = tuple(subscriber.keyword_list())
         return Preferences(
-            topics=tuple(TopicTerms(t.name, tuple(t.term_list())) for t in chosen),
+            topics=tuple(self.topic_terms[t] for t in sorted(topic_ids) if t in self.topic_terms),
             keywords=keywords,
             authors=tuple(a for a in subscriber.authors if isinstance(a, str) and a.strip()),
             expansions=interest_topics(", ".join(keywords), self.topics) if keywords else (),
@@ -176,13 +182,14 @@ class Run:
             eligible[[self.index[p] for p in sent if p in self.index]] = False
         final = self.ranking(prefs)
         chosen = top(final, subscriber.max_papers, eligible)
+        nudge = feedback_nudge(prefs, self.catalogue) if chosen else None
         return [
             (
                 self.papers[i],
                 Match(
                     self.papers[i].pk,
                     round(float(final[i]), 4),
-                    reasons_for(prefs, self.catalogue, i),
+                    reasons_for(prefs, self.catalogue, i, nudge),
                 ),
             )
             for i in chosen
@@ -190,16 +197,23 @@ class Run:
 
     def feedback_models(self, subscribers: list[Subscriber]) -> dict[int, FeedbackModel]:
         """Per reader with votes, a model fitted on their most recent votes (one query)."""
-        votes: dict[int, list[tuple[int, PaperFeatures]]] = defaultdict(list)
+        recent: dict[int, list[tuple[int, int]]] = defaultdict(list)
         rows = (
             Feedback.objects.filter(subscriber__in=subscribers)
-            .select_related("paper")
-            .only("subscriber_id", "vote", *(f"paper__{f}" for f in FEATURE_FIELDS))
             .order_by("subscriber_id", "-created")
+            .values_list("subscriber_id", "vote", "paper_id")
         )
-        for row in rows:
-            if len(votes[row.subscriber_id]) < FEEDBACK_VOTES:
-                votes[row.subscriber_id].append((row.vote, features_of(row.paper)))
+        for subscriber_id, vote, paper_id in rows:
+            if len(recent[subscriber_id]) < FEEDBACK_VOTES:
+                recent[subscriber_id].append((vote, paper_id))
+        # Voted papers' texts, each loaded and featurised once per run.
+        missing = {p for rated in recent.values() for _, p in rated} - self._voted.keys()
+        for paper in Paper.objects.filter(pk__in=missing).only(*FEATURE_FIELDS):
+            self._voted[paper.pk] = features_of(paper)
+        votes = {
+            s: [(v, self._voted[p]) for v, p in rated if p in self._voted]
+            for s, rated in recent.items()
+        }
         models = {}
         for subscriber_id, rated in votes.items():
             model = FeedbackModel.fit(
@@ -216,11 +230,23 @@ def _batches(queryset: QuerySet[Subscriber]) -> Iterator[list[Subscriber]]:
     """Fixed-size batches by primary key, so memory does not grow with the readers."""
     last_pk = 0
     while True:
-        batch = list(queryset.filter(pk__gt=last_pk).prefetch_related("topics")[:BATCH])
+        batch = list(queryset.filter(pk__gt=last_pk)[:BATCH])
         if not batch:
             return
         yield batch
         last_pk = batch[-1].pk
+
+
+def _topic_ids(subscribers: list[Subscriber]) -> dict[int, list[int]]:
+    """Each reader's topic ids, from the join table in one query (no Topic objects)."""
+    chosen: dict[int, list[int]] = defaultdict(list)
+    through = Subscriber.topics.through
+    rows = through.objects.filter(subscriber__in=subscribers).values_list(
+        "subscriber_id", "topic_id"
+    )
+    for subscriber_id, topic_id in rows:
+        chosen[subscriber_id].append(topic_id)
+    return chosen
 
 
 def _last_period_ends(subscribers: list[Subscriber], digest_date: date) -> dict[int, date]:
@@ -259,9 +285,10 @@ def digest_plan(*, digest_date: date, subscribers: QuerySet[Subscriber]) -> Plan
         periods = {s.pk: digest_period(s, digest_date, last_ends.get(s.pk)) for s in batch}
         sent = _sent(batch, run)
         models = run.feedback_models(batch)
+        topics = _topic_ids(batch)
         plans = []
         for subscriber in batch:
-            prefs = run.preferences(subscriber, models.get(subscriber.pk))
+            prefs = run.preferences(subscriber, topics[subscriber.pk], models.get(subscriber.pk))
             chosen = run.choose(subscriber, prefs, periods[subscriber.pk], sent[subscriber.pk])
             plans.append((subscriber, *periods[subscriber.pk], [m for _, m in chosen]))
         _write(digest_date, plans, counts)
@@ -296,7 +323,11 @@ def digest_preview(*, subscriber: Subscriber, digest_date: date) -> Preview:
     last_end = _last_period_ends([subscriber], digest_date).get(subscriber.pk)
     period = digest_period(subscriber, digest_date, last_end)
     run = Run(run_window(digest_date))
-    prefs = run.preferences(subscriber, run.feedback_models([subscriber]).get(subscriber.pk))
+    prefs = run.preferences(
+        subscriber,
+        _topic_ids([subscriber])[subscriber.pk],
+        run.feedback_models([subscriber]).get(subscriber.pk),
+    )
     return Preview(
         period=period,
         items=run.choose(subscriber, prefs, period, _sent([subscriber], run)[subscriber.pk]),
@@ -324,20 +355,10 @@ def _write(
                     for s, start, end, chosen in plans
                 ]
             )
-            DeliveryItem.objects.bulk_create(
-                [
-                    DeliveryItem(
-                        delivery=d,
-                        subscriber=s,
-                        paper_id=m.paper_id,
-                        rank=i,
-                        score=m.score,
-                        reason=m.reason,
-                    )
-                    for d, (s, _, _, chosen) in zip(deliveries, plans, strict=True)
-                    for i, m in enumerate(chosen, start=1)
-                ],
-                batch_size=5000,
+            _insert_items(
+                (d.pk, s.pk, m.paper_id, i, m.score, m.reason)
+                for d, (s, _, _, chosen) in zip(deliveries, plans, strict=True)
+                for i, m in enumerate(chosen, start=1)
             )
     except IntegrityError:
         taken = set(
@@ -356,6 +377,26 @@ def _write(
             counts.delivery_ids.append(delivery.pk)
         else:
             counts.skipped += 1
+
+
+ITEM_COLUMNS = ("delivery_id", "subscriber_id", "paper_id", "rank", "score", "reason")
+
+
+def _insert_items(rows: Iterable[tuple[int, int, int, int, float, str]]) -> None:
+    """Delivery items in bulk: COPY on PostgreSQL (ten times faster than INSERT for the
+    million rows of a big day), bulk_create elsewhere."""
+    if connection.vendor == "postgresql":
+        table = DeliveryItem._meta.db_table
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(ITEM_COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    DeliveryItem.objects.bulk_create(
+        (DeliveryItem(**dict(zip(ITEM_COLUMNS, row, strict=True))) for row in rows), batch_size=5000
+    )
 
 
 def planned_ids(digest_date: date) -> Iterable[int]:

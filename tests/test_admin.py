@@ -44,3 +44,27 @@ def test_a_failed_ingest_run_stands_out(admin_client: Client) -> None:
 def test_the_admin_is_staff_only(client: Client) -> None:
     response = client.get(reverse("admin:newsletter_subscriber_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_admin_previews_exactly_what_preview_digest_shows(
+    admin_client: Client, sample_week: list[Paper], alice: Subscriber
+) -> None:
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("preview_digest", alice.email, "--date", "2026-01-08", "--json", stdout=out)
+    expected = json.loads(out.getvalue())["papers"]
+    url = reverse("admin:newsletter_subscriber_preview", args=[alice.pk]) + "?date=2026-01-08"
+    page = admin_client.get(url).content.decode()
+    assert expected and f"<strong>{len(expected)}</strong> papers" in page
+    positions = [page.index(p["arxiv_id"]) for p in expected]
+    assert positions == sorted(positions)  # same papers, same order
+    change = admin_client.get(reverse("admin:newsletter_subscriber_change", args=[alice.pk]))
+    assert b"Preview the next digest" in change.content
+    bad = admin_client.get(
+        reverse("admin:newsletter_subscriber_preview", args=[alice.pk]) + "?date=soon"
+    )
+    assert bad.status_code == 200 and b"is not a date" in bad.content

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 T = TypeVar("T")
+sys.path.insert(0, str(ROOT))  # the project's packages, for every benchmark
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/paperboy_bench"
 
 
@@ -36,9 +37,9 @@ def _postgres_url() -> str | None:
     return url
 
 
-def django_setup(tmp: str, *, postgres: bool = True) -> str:
-    """Configure Django on a fresh database; returns the database vendor."""
-    sys.path.insert(0, str(ROOT))
+def django_setup(tmp: str, *, postgres: bool = True, fresh: bool = True) -> str:
+    """Configure Django on a fresh database (or, with fresh=False, the one an earlier
+    phase set up); returns the database vendor."""
     os.environ["PAPERBOY_VAR_DIR"] = tmp
     os.environ["DJANGO_DEBUG"] = "false"  # DEBUG keeps a log of every query
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -52,6 +53,8 @@ def django_setup(tmp: str, *, postgres: bool = True) -> str:
     from django.core.management import call_command
     from django.db import connection
 
+    if not fresh:
+        return connection.vendor
     if url:
         with connection.cursor() as cursor:  # start from an empty schema every run
             cursor.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")

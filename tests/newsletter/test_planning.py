@@ -141,3 +141,32 @@ def test_send_digests_twice_sends_nothing_the_second_time(
     call_command("send_digests", "--date", THURSDAY.isoformat())
     assert len(mailoutbox) == 1
     assert Delivery.objects.get().status == Delivery.Status.SENT
+
+
+def test_a_reader_is_due_at_their_local_hour_across_a_dst_change(db: None) -> None:
+    reader = make_subscriber("ny@example.org", "active", timezone="America/New_York", send_hour=7)
+    # 2026-03-08: New York moves from UTC-5 to UTC-4, so 07:00 local is 11:00 UTC.
+    before = datetime(2026, 3, 8, 10, 30, tzinfo=UTC)  # 06:30 EDT: not yet
+    after = datetime(2026, 3, 8, 11, 30, tzinfo=UTC)  # 07:30 EDT
+    assert not any(qs.exists() for _, qs in due_now(before))
+    assert [(day, list(qs)) for day, qs in due_now(after)] == [(date(2026, 3, 8), [reader])]
+    # The day before, 11:30 UTC was 06:30 EST: not yet.
+    assert not any(qs.exists() for _, qs in due_now(datetime(2026, 3, 7, 11, 30, tzinfo=UTC)))
+
+
+def test_preferences_changed_after_planning_apply_from_the_next_digest(
+    sample_week: list[Paper], alice: Subscriber, mailoutbox: list[object]
+) -> None:
+    from newsletter.models import Topic
+    from newsletter.sending import deliveries_send
+
+    plan(THURSDAY)
+    planned = list(DeliveryItem.objects.filter(subscriber=alice).values_list("paper_id", flat=True))
+    alice.topics.set(Topic.objects.filter(slug="speech"))
+    deliveries_send(delivery_ids=list(Delivery.objects.values_list("pk", flat=True)))
+    assert len(mailoutbox) == 1  # the digest goes out as planned
+    sent = DeliveryItem.objects.filter(subscriber=alice).values_list("paper_id", flat=True)
+    assert list(sent) == planned
+    plan(date(2026, 1, 9))
+    friday = Delivery.objects.get(digest_date=date(2026, 1, 9))
+    assert all("Speech" in i.reason for i in friday.items.all())

@@ -1,0 +1,245 @@
+"""Plan one day's digests for 100,000 readers on PostgreSQL. Prints one JSON object.
+
+Readers: 1-5 topics each, 30% with free-text interests, 10% following authors, 20% with
+a feedback history; 70% daily, 30% weekly. Candidates: 1,000 papers from the shared
+year of Hugging Face daily papers, spread over the week before the digest date.
+
+Figures: wall time, readers per second and peak RSS of the planning run (measured in a
+fresh process), queries per 1,000 readers, and the per-reader cost of the same work done
+by a naive loop (each reader planned alone: candidates loaded, features computed and
+ranked for that reader only, rows written one reader at a time) on a sample, as a ratio.
+
+    python bench/plan.py [--readers N] [--sample N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support import SHARED, count_queries, django_setup, peak_rss_mb
+
+from papers.sources import PaperRecord
+
+YEAR = SHARED / "datasets" / "hf_daily_papers_2025-02-02_2026-01-13.tar.gz"
+DIGEST = date(2026, 2, 2)  # a Monday
+CANDIDATES = 1000
+INTERESTS = [
+    "KV cache, speculative decoding",
+    "quantization",
+    "diffusion models that generate or edit video",
+    "making LLMs cheaper to run on small devices",
+    "reinforcement learning to improve reasoning",
+    "GUI agents, web agents",
+    "3D reconstruction, Gaussian splatting",
+    "speech recognition",
+    "hallucination in vision-language models",
+    "robot manipulation",
+    "mixture of experts",
+    "RAG",
+    "LLM agents that fix code in real repositories",
+    "medical imaging",
+    "jailbreak, red teaming",
+    "theorem proving",
+    "long context",
+    "world models",
+    "text-to-image editing",
+    "multilingual translation",
+    "protein design",
+    "time series forecasting",
+    "evaluation benchmarks for agents",
+    "synthetic data for pretraining",
+    "sparse autoencoders",
+]
+
+
+def load_papers(tmp: str) -> list[PaperRecord]:
+    with tarfile.open(YEAR) as archive:
+        archive.extractall(tmp, filter="data")
+    from papers.sources.hf import parse_file
+
+    records: dict[str, PaperRecord] = {}
+    for path in sorted(Path(tmp).rglob("*.json")):
+        for record in parse_file(path).records:
+            records.setdefault(record.arxiv_id, record)
+    return list(records.values())
+
+
+def seed(readers: int, tmp: str) -> dict[str, int]:
+    """Candidates, older voted papers, readers, their topics and feedback, in bulk."""
+    from dataclasses import replace
+
+    from newsletter.models import Feedback, Subscriber, Topic
+    from papers.ingest import papers_upsert
+    from papers.models import Paper
+
+    rng = random.Random(42)
+    records = load_papers(tmp)
+    rng.shuffle(records)
+    week = [DIGEST - timedelta(days=d) for d in range(1, 8)]
+    candidates = [replace(r, featured_on=week[i % 7]) for i, r in enumerate(records[:CANDIDATES])]
+    older = [
+        replace(r, featured_on=DIGEST - timedelta(days=60))
+        for r in records[CANDIDATES : CANDIDATES + 3000]
+    ]
+    papers_upsert(records=candidates + older)
+    old_ids = list(
+        Paper.objects.filter(catalogue_date__lt=DIGEST - timedelta(days=30)).values_list(
+            "id", flat=True
+        )
+    )
+    authors = [a for r in candidates for a in r.authors[:2]]
+    topics = list(Topic.objects.values_list("id", flat=True))
+    subscribers = Subscriber.objects.bulk_create(
+        (
+            Subscriber(
+                email=f"reader{n}@example.org",
+                status="active",
+                frequency="weekly" if n % 10 < 3 else "daily",
+                weekly_day=DIGEST.weekday(),
+                keywords=", ".join(rng.sample(INTERESTS, rng.randint(1, 2)))
+                if rng.random() < 0.3
+                else "",
+                authors=rng.sample(authors, rng.randint(1, 3)) if rng.random() < 0.1 else [],
+                max_papers=rng.choice([5, 10, 10, 15]),
+            )
+            for n in range(readers)
+        ),
+        batch_size=5000,
+    )
+    through = Subscriber.topics.through
+    through.objects.bulk_create(
+        (
+            through(subscriber_id=s.pk, topic_id=t)
+            for s in subscribers
+            for t in rng.sample(topics, rng.randint(1, 5))
+        ),
+        batch_size=10000,
+    )
+    Feedback.objects.bulk_create(
+        (
+            Feedback(subscriber_id=s.pk, paper_id=p, vote=rng.choice([1, 1, -1]))
+            for s in subscribers
+            if rng.random() < 0.2
+            for p in rng.sample(old_ids, rng.randint(3, 15))
+        ),
+        batch_size=10000,
+    )
+    return {"candidates": Paper.objects.filter(catalogue_date__gte=week[-1]).count()}
+
+
+def naive(sample: int) -> float:
+    """Seconds per reader for a per-reader loop over the same services."""
+    from newsletter.models import Delivery, Subscriber
+    from newsletter.planning import (
+        PlanCounts,
+        Run,
+        _last_period_ends,
+        _sent,
+        _topic_ids,
+        _write,
+        digest_period,
+        run_window,
+    )
+
+    readers = list(Subscriber.objects.order_by("?")[:sample])
+    start = time.perf_counter()
+    counts = PlanCounts()
+    for subscriber in readers:
+        run = Run(run_window(DIGEST))  # candidates and their features, for this reader alone
+        period = digest_period(
+            subscriber, DIGEST, _last_period_ends([subscriber], DIGEST).get(subscriber.pk)
+        )
+        prefs = run.preferences(
+            subscriber,
+            _topic_ids([subscriber])[subscriber.pk],
+            run.feedback_models([subscriber]).get(subscriber.pk),
+        )
+        chosen = run.choose(subscriber, prefs, period, _sent([subscriber], run)[subscriber.pk])
+        _write(DIGEST, [(subscriber, *period, [m for _, m in chosen])], counts)
+    elapsed = time.perf_counter() - start
+    Delivery.objects.filter(digest_date=DIGEST).delete()
+    return elapsed / len(readers)
+
+
+def plan_phase() -> None:
+    """Runs in a fresh process so its peak RSS is the planner's alone."""
+    from newsletter.models import Delivery, DeliveryItem
+    from newsletter.planning import digest_plan, subscribers_for_date
+
+    start = time.perf_counter()
+    with count_queries() as queries:
+        counts = digest_plan(digest_date=DIGEST, subscribers=subscribers_for_date(DIGEST))
+    elapsed = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "plan_s": round(elapsed, 2),
+                "planned": counts.planned,
+                "skipped": counts.skipped,
+                "queries": queries.count,
+                "peak_rss_mb": peak_rss_mb(),
+                "deliveries": Delivery.objects.filter(digest_date=DIGEST).count(),
+                "items": DeliveryItem.objects.filter(delivery__digest_date=DIGEST).count(),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readers", type=int, default=100_000)
+    parser.add_argument("--sample", type=int, default=50)
+    parser.add_argument("--phase", choices=["all", "plan"], default="all")
+    parser.add_argument("--tmp", default="")
+    args = parser.parse_args()
+    if args.phase == "plan":
+        django_setup(args.tmp, fresh=False)
+        plan_phase()
+        return
+    if not YEAR.exists():
+        print(json.dumps({"benchmark": "plan", "skipped": f"{YEAR} is not here"}))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        vendor = django_setup(tmp)
+        seeded = seed(args.readers, tmp)
+        per_reader_naive = naive(args.sample)
+        child = subprocess.run(
+            [sys.executable, __file__, "--phase", "plan", "--tmp", tmp],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        plan = json.loads(child.stdout.strip().splitlines()[-1])
+        per_reader = plan["plan_s"] / args.readers
+        print(
+            json.dumps(
+                {
+                    "benchmark": "plan",
+                    "database": vendor,
+                    "readers": args.readers,
+                    **seeded,
+                    **plan,
+                    "readers_per_s": round(args.readers / plan["plan_s"]),
+                    "queries_per_1000_readers": round(plan["queries"] * 1000 / args.readers, 1),
+                    "naive_sample": args.sample,
+                    "naive_ms_per_reader": round(per_reader_naive * 1000, 2),
+                    "ms_per_reader": round(per_reader * 1000, 3),
+                    "naive_vs_batched_cost_ratio": round(per_reader_naive / per_reader, 1),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
