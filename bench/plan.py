@@ -135,6 +135,11 @@ def seed(readers: int, tmp: str) -> dict[str, int]:
         ),
         batch_size=10000,
     )
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # as autovacuum would after a bulk load
+            cursor.execute("ANALYZE")
     return {"candidates": Paper.objects.filter(catalogue_date__gte=week[-1]).count()}
 
 

@@ -543,6 +543,9 @@ class Catalogue:
         self._units: dict[int, dict[str, float]] = {}
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
         self._reasons: dict[tuple[object, int], str] = {}
+        self._sparse: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._word_ids: dict[str, int] = {}
+        self.vocabulary: list[str] = []
 
     def _memo(self, key: object, build: Callable[[], np.ndarray]) -> np.ndarray:
         vector = self._vectors.get(key)
@@ -603,6 +606,26 @@ class Catalogue:
             key,
             lambda: np.array([name.casefold() in p.authors for p in self.papers], dtype=np.float64),
         )
+
+    def sparse(self, item: int | PaperFeatures) -> tuple[np.ndarray, np.ndarray]:
+        """A paper's unit TF-IDF vector as (word ids, weights) arrays, cached per paper."""
+        key = item if isinstance(item, int) else -1 - item.paper_id
+        found = self._sparse.get(key)
+        if found is None:
+            unit = self.unit(item) if isinstance(item, int) else self.unit_of(item)
+            ids = np.array([self._word_id(w) for w in unit], dtype=np.int64)
+            found = self._sparse[key] = (
+                ids,
+                np.fromiter(unit.values(), dtype=np.float64, count=len(unit)),
+            )
+        return found
+
+    def _word_id(self, word: str) -> int:
+        index = self._word_ids.get(word)
+        if index is None:
+            index = self._word_ids[word] = len(self.vocabulary)
+            self.vocabulary.append(word)
+        return index
 
     def postings(self, word: str) -> tuple[np.ndarray, np.ndarray]:
         """The papers containing a word and its weight in their unit TF-IDF vectors."""
@@ -732,21 +755,29 @@ class FeedbackModel:
         """Liked and disliked papers, given as indices into the catalogue or as features
         of papers outside it (what readers voted on is usually older than the run)."""
 
-        def vector(item: int | PaperFeatures) -> dict[str, float]:
-            return catalogue.unit(item) if isinstance(item, int) else catalogue.unit_of(item)
-
         if not liked and not disliked:
             return None
-        total: dict[str, float] = defaultdict(float)
+        ids: list[np.ndarray] = []
+        values: list[np.ndarray] = []
         for group, sign in ((liked, 1.0), (disliked, -0.5)):
             for item in group:
-                for word, weight in vector(item).items():
-                    total[word] += sign * weight / len(group)
-        top = sorted(total.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:size]
+                word_ids, weights = catalogue.sparse(item)
+                ids.append(word_ids)
+                values.append(weights * (sign / len(group)))
+        words, inverse = np.unique(np.concatenate(ids), return_inverse=True)
+        totals = np.bincount(inverse, weights=np.concatenate(values))
+        keep = np.flatnonzero(totals)
+        if len(keep) > size:
+            keep = keep[np.argpartition(-np.abs(totals[keep]), size - 1)[:size]]
+        vocabulary = catalogue.vocabulary
+        ordered = sorted(keep, key=lambda j: (-abs(totals[j]), vocabulary[words[j]]))
         titles = tuple(
             (catalogue.papers[i].title if isinstance(i, int) else i.title) for i in liked[:3]
         )
-        return cls(weights=tuple((w, round(v, 5)) for w, v in top), liked_titles=titles)
+        return cls(
+            weights=tuple((vocabulary[words[j]], round(float(totals[j]), 5)) for j in ordered),
+            liked_titles=titles,
+        )
 
     def vector(self, catalogue: Catalogue) -> np.ndarray:
         """Each candidate's score under the model (a dot product, by postings)."""
@@ -794,7 +825,7 @@ def _usable_expansions(prefs: Preferences, catalogue: Catalogue) -> list[TopicTe
     return out
 
 
-def scores(prefs: Preferences, catalogue: Catalogue) -> np.ndarray:
+def scores(prefs: Preferences, catalogue: Catalogue, nudge: np.ndarray | None = None) -> np.ndarray:
     """Each paper's relevance to the reader (0 = none)."""
     total = np.zeros(catalogue.n)
     for author in prefs.authors:
@@ -806,19 +837,22 @@ def scores(prefs: Preferences, catalogue: Catalogue) -> np.ndarray:
         total += TOPIC_WEIGHT * catalogue.topic(topic)
     for topic in _usable_expansions(prefs, catalogue):
         total += EXPANSION_WEIGHT * catalogue.topic(topic)
-    nudge = feedback_nudge(prefs, catalogue)
+    if nudge is None:
+        nudge = feedback_nudge(prefs, catalogue)
     if nudge is not None:
         # Feedback sharpens relevant papers; alone it must be strong to bring one in.
         total = np.where((total > 0) | (nudge > THRESHOLD), total + nudge, total)
     return total
 
 
-def ranking(prefs: Preferences, catalogue: Catalogue) -> np.ndarray:
+def ranking(
+    prefs: Preferences, catalogue: Catalogue, nudge: np.ndarray | None = None
+) -> np.ndarray:
     """Final scores, -inf for papers not to send: relevance above the threshold lifted
     by trendiness, or trendiness alone for a reader with no preferences."""
     if prefs.empty:
         return catalogue.trend.copy()
-    relevant = scores(prefs, catalogue)
+    relevant = scores(prefs, catalogue, nudge)
     return np.where(relevant >= THRESHOLD, relevant * (1 + TREND_SHARE * catalogue.trend), -np.inf)
 
 
@@ -836,38 +870,43 @@ def top(
     return [int(i) for i in candidates[order]]
 
 
+def explain(
+    prefs: Preferences, catalogue: Catalogue, indices: list[int], nudge: np.ndarray | None = None
+) -> list[list[str]]:
+    """Why each of these papers was picked, in the reader's terms. ``nudge`` is the
+    reader's feedback vector, when the caller already has it."""
+    if prefs.empty:
+        return [[f"trending today: {catalogue.papers[i].upvotes} upvotes"] for i in indices]
+    authors = [(a, catalogue.author(a)) for a in prefs.authors]
+    items = [(it, catalogue.item(it)) for kw in prefs.keywords for it in interest_items(kw)]
+    topics = [(t, catalogue.topic(t), "matches your topic") for t in prefs.topics] + [
+        (t, catalogue.topic(t), "related to your interests via")
+        for t in _usable_expansions(prefs, catalogue)
+    ]
+    model = prefs.feedback
+    if model is not None and model.liked_titles and nudge is None:
+        nudge = FEEDBACK_WEIGHT * model.vector(catalogue)
+    out = []
+    for i in indices:
+        reasons = [f"by {a}, whom you follow" for a, vector in authors if vector[i]]
+        for item, vector in items:
+            if vector[i] > 0:
+                quote = catalogue.reason((item, i), partial(_item_quote, item, catalogue, i))
+                reasons.append(f"matches your interest {quote}")
+        for topic, vector, verb in topics:
+            if vector[i] > 0:
+                quote = catalogue.reason((topic, i), partial(_topic_quote, topic, catalogue, i))
+                reasons.append(f"{verb} {topic.name}: {quote}")
+        if model is not None and model.liked_titles and nudge is not None and nudge[i] > 0.3:
+            reasons.append(f"like papers you liked ('{model.liked_titles[0][:60]}')")
+        out.append(reasons)
+    return out
+
+
 def reasons_for(
     prefs: Preferences, catalogue: Catalogue, index: int, nudge: np.ndarray | None = None
 ) -> list[str]:
-    """Why one paper was picked, in the reader's terms. ``nudge`` is the reader's
-    feedback vector, when the caller already has it."""
-    paper = catalogue.papers[index]
-    if prefs.empty:
-        return [f"trending today: {paper.upvotes} upvotes"]
-    out = [f"by {a}, whom you follow" for a in prefs.authors if catalogue.author(a)[index]]
-    for keyword in prefs.keywords:
-        for item in interest_items(keyword):
-            if catalogue.item(item)[index] > 0:
-                quote = catalogue.reason(
-                    (item, index), partial(_item_quote, item, catalogue, index)
-                )
-                out.append(f"matches your interest {quote}")
-    for topics, verb in (
-        (prefs.topics, "matches your topic"),
-        (_usable_expansions(prefs, catalogue), "related to your interests via"),
-    ):
-        for topic in topics:
-            if catalogue.topic(topic)[index] > 0:
-                quote = catalogue.reason(
-                    (topic, index), partial(_topic_quote, topic, catalogue, index)
-                )
-                out.append(f"{verb} {topic.name}: {quote}")
-    model = prefs.feedback
-    if model is not None and model.liked_titles:
-        nudge = nudge if nudge is not None else FEEDBACK_WEIGHT * model.vector(catalogue)
-        if nudge[index] > 0.3:
-            out.append(f"like papers you liked ('{model.liked_titles[0][:60]}')")
-    return out
+    return explain(prefs, catalogue, [index], nudge)[0]
 
 
 def _topic_quote(topic: TopicTerms, catalogue: Catalogue, index: int) -> str:
@@ -910,14 +949,11 @@ def rank(
     if feedback is not None:
         prefs = Preferences(prefs.topics, prefs.keywords, prefs.authors, prefs.expansions, feedback)
     final = ranking(prefs, catalogue)
-    nudge = feedback_nudge(prefs, catalogue)
+    chosen = top(final, limit, eligible)
+    reasons = explain(prefs, catalogue, chosen, feedback_nudge(prefs, catalogue))
     return [
-        Match(
-            catalogue.papers[i].paper_id,
-            round(float(final[i]), 4),
-            reasons_for(prefs, catalogue, i, nudge),
-        )
-        for i in top(final, limit, eligible)
+        Match(catalogue.papers[i].paper_id, round(float(final[i]), 4), why)
+        for i, why in zip(chosen, reasons, strict=True)
     ]
 
 
