@@ -4,10 +4,12 @@ Readers: 1-5 topics each, 30% with free-text interests, 10% following authors, 2
 a feedback history; 70% daily, 30% weekly. Candidates: 1,000 papers from the shared
 year of Hugging Face daily papers, spread over the week before the digest date.
 
-Figures: wall time, readers per second and peak RSS of the planning run (measured in a
-fresh process), queries per 1,000 readers, and the per-reader cost of the same work done
-by a naive loop (each reader planned alone: candidates loaded, features computed and
-ranked for that reader only, rows written one reader at a time) on a sample, as a ratio.
+Figures: wall time, readers per second and peak RSS of the planning run in one process
+and in two processes side by side (this machine's two cores, as two Celery workers
+taking the chunks that planning fans out), queries per 1,000 readers, and the
+per-reader cost of the same work done by a naive loop (each reader planned alone:
+candidates loaded, features computed and ranked for that reader only, rows written one
+reader at a time) on a sample, as a ratio to the one-process run.
 
     python bench/plan.py [--readers N] [--sample N]
 """
@@ -145,7 +147,7 @@ def seed(readers: int, tmp: str) -> dict[str, int]:
 
 def naive(sample: int) -> float:
     """Seconds per reader for a per-reader loop over the same services."""
-    from newsletter.models import Delivery, Subscriber
+    from newsletter.models import Subscriber
     from newsletter.planning import (
         PlanCounts,
         Run,
@@ -172,33 +174,77 @@ def naive(sample: int) -> float:
         )
         chosen = run.choose(subscriber, prefs, period, _sent([subscriber], run)[subscriber.pk])
         _write(DIGEST, [(subscriber, *period, [m for _, m in chosen])], counts)
-    elapsed = time.perf_counter() - start
-    Delivery.objects.filter(digest_date=DIGEST).delete()
-    return elapsed / len(readers)
+    return (time.perf_counter() - start) / len(readers)
 
 
-def plan_phase() -> None:
-    """Runs in a fresh process so its peak RSS is the planner's alone."""
-    from newsletter.models import Delivery, DeliveryItem
+def plan_phase(part: int, parts: int) -> None:
+    """Plans every ``parts``-th chunk of readers, as one Celery worker would (the same
+    chunks ``enqueue_plans`` fans out). Runs in a fresh process so its peak RSS is the
+    planner's alone."""
+    from django.conf import settings
+
     from newsletter.planning import digest_plan, subscribers_for_date
 
+    chunk = settings.PAPERBOY_PLAN_CHUNK
+    ids = list(subscribers_for_date(DIGEST).values_list("pk", flat=True))
+    planned = skipped = 0
     start = time.perf_counter()
     with count_queries() as queries:
-        counts = digest_plan(digest_date=DIGEST, subscribers=subscribers_for_date(DIGEST))
+        for n in range(part, (len(ids) + chunk - 1) // chunk, parts):
+            batch = ids[n * chunk : (n + 1) * chunk]
+            counts = digest_plan(
+                digest_date=DIGEST, subscribers=subscribers_for_date(DIGEST).filter(pk__in=batch)
+            )
+            planned += counts.planned
+            skipped += counts.skipped
     elapsed = time.perf_counter() - start
     print(
         json.dumps(
             {
                 "plan_s": round(elapsed, 2),
-                "planned": counts.planned,
-                "skipped": counts.skipped,
+                "planned": planned,
+                "skipped": skipped,
                 "queries": queries.count,
                 "peak_rss_mb": peak_rss_mb(),
-                "deliveries": Delivery.objects.filter(digest_date=DIGEST).count(),
-                "items": DeliveryItem.objects.filter(delivery__digest_date=DIGEST).count(),
             }
         )
     )
+
+
+def run_planners(tmp: str, parts: int) -> dict[str, float]:
+    """Start ``parts`` planner processes side by side; wall time until all are done."""
+    from django.db import connection
+
+    from newsletter.models import Delivery, DeliveryItem
+
+    with connection.cursor() as cursor:  # a clean slate for each planning run
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"TRUNCATE {DeliveryItem._meta.db_table}, {Delivery._meta.db_table} CASCADE"
+            )
+        else:
+            cursor.execute(f"DELETE FROM {DeliveryItem._meta.db_table}")  # noqa: S608
+            cursor.execute(f"DELETE FROM {Delivery._meta.db_table}")  # noqa: S608
+    start = time.perf_counter()
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--phase", "plan", "--tmp", tmp, "--part", f"{k}/{parts}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(parts)
+    ]
+    results = [json.loads(child.communicate()[0].strip().splitlines()[-1]) for child in children]
+    wall = time.perf_counter() - start
+    return {
+        "wall_s": round(wall, 2),
+        "planned": sum(r["planned"] for r in results),
+        "skipped": sum(r["skipped"] for r in results),
+        "queries": sum(r["queries"] for r in results),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "deliveries": Delivery.objects.filter(digest_date=DIGEST).count(),
+        "items": DeliveryItem.objects.filter(delivery__digest_date=DIGEST).count(),
+    }
 
 
 def main() -> None:
@@ -207,10 +253,12 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=50)
     parser.add_argument("--phase", choices=["all", "plan"], default="all")
     parser.add_argument("--tmp", default="")
+    parser.add_argument("--part", default="0/1")
     args = parser.parse_args()
     if args.phase == "plan":
         django_setup(args.tmp, fresh=False)
-        plan_phase()
+        part, parts = map(int, args.part.split("/"))
+        plan_phase(part, parts)
         return
     if not YEAR.exists():
         print(json.dumps({"benchmark": "plan", "skipped": f"{YEAR} is not here"}))
@@ -219,14 +267,9 @@ def main() -> None:
         vendor = django_setup(tmp)
         seeded = seed(args.readers, tmp)
         per_reader_naive = naive(args.sample)
-        child = subprocess.run(
-            [sys.executable, __file__, "--phase", "plan", "--tmp", tmp],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        plan = json.loads(child.stdout.strip().splitlines()[-1])
-        per_reader = plan["plan_s"] / args.readers
+        one = run_planners(tmp, 1)
+        two = run_planners(tmp, 2)  # this machine's two cores, as two Celery workers
+        per_reader = one["wall_s"] / args.readers
         print(
             json.dumps(
                 {
@@ -234,9 +277,16 @@ def main() -> None:
                     "database": vendor,
                     "readers": args.readers,
                     **seeded,
-                    **plan,
-                    "readers_per_s": round(args.readers / plan["plan_s"]),
-                    "queries_per_1000_readers": round(plan["queries"] * 1000 / args.readers, 1),
+                    "deliveries": two["deliveries"],
+                    "items": two["items"],
+                    "skipped": two["skipped"],
+                    "one_process_s": one["wall_s"],
+                    "one_process_readers_per_s": round(args.readers / one["wall_s"]),
+                    "one_process_peak_rss_mb": one["peak_rss_mb"],
+                    "two_processes_s": two["wall_s"],
+                    "two_processes_readers_per_s": round(args.readers / two["wall_s"]),
+                    "two_processes_peak_rss_mb_each": two["peak_rss_mb"],
+                    "queries_per_1000_readers": round(one["queries"] * 1000 / args.readers, 1),
                     "naive_sample": args.sample,
                     "naive_ms_per_reader": round(per_reader_naive * 1000, 2),
                     "ms_per_reader": round(per_reader * 1000, 3),

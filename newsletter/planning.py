@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from newsletter.matching import (
@@ -50,6 +50,7 @@ FEATURE_FIELDS = ("id", "title", "abstract", "ai_summary", "ai_keywords", "autho
 class PlanCounts:
     planned: int = 0
     skipped: int = 0
+    rankings: int = 0  # distinct preference sets scored
     delivery_ids: list[int] = field(default_factory=list)
 
 
@@ -230,6 +231,32 @@ class Run:
         return models
 
 
+_RUNS: OrderedDict[tuple[object, ...], Run] = OrderedDict()
+
+
+def run_for(digest_date: date) -> Run:
+    """The run for a digest date, kept between the planning tasks a worker takes for
+    the same day, so the papers' features and the topic vectors are built once per
+    worker, not once per chunk. A change to the candidates (an ingest) or to the
+    topics makes a new one."""
+    window = run_window(digest_date)
+    papers = Paper.objects.filter(catalogue_date__range=window).aggregate(
+        n=Count("id"), low=Min("id"), high=Max("id"), updated=Max("updated")
+    )
+    topics = hash(tuple(Topic.objects.order_by("pk").values_list("pk", "name", "terms")))
+    key = (digest_date, *papers.values(), topics)
+    run = _RUNS.get(key)
+    if run is None:
+        run = _RUNS[key] = Run(window)
+        while len(_RUNS) > 2:
+            _RUNS.popitem(last=False)
+    return run
+
+
+def forget_runs() -> None:
+    _RUNS.clear()
+
+
 def _batches(queryset: QuerySet[Subscriber]) -> Iterator[list[Subscriber]]:
     """Fixed-size batches by primary key, so memory does not grow with the readers."""
     last_pk = 0
@@ -283,8 +310,11 @@ def digest_plan(*, digest_date: date, subscribers: QuerySet[Subscriber]) -> Plan
     """
     counts = PlanCounts()
     run: Run | None = None
+    rankings_before = 0
     for batch in _batches(subscribers):
-        run = run or Run(run_window(digest_date))
+        if run is None:
+            run = run_for(digest_date)
+            rankings_before = run.rankings_computed
         last_ends = _last_period_ends(batch, digest_date)
         periods = {s.pk: digest_period(s, digest_date, last_ends.get(s.pk)) for s in batch}
         sent = _sent(batch, run)
@@ -297,6 +327,7 @@ def digest_plan(*, digest_date: date, subscribers: QuerySet[Subscriber]) -> Plan
             plans.append((subscriber, *periods[subscriber.pk], [m for _, m in chosen]))
         _write(digest_date, plans, counts)
     if run is not None:
+        counts.rankings = run.rankings_computed - rankings_before
         log.info(
             "planned %s: %d papers, %d rankings computed",
             digest_date,
@@ -326,7 +357,7 @@ def digest_preview(*, subscriber: Subscriber, digest_date: date) -> Preview:
         )
     last_end = _last_period_ends([subscriber], digest_date).get(subscriber.pk)
     period = digest_period(subscriber, digest_date, last_end)
-    run = Run(run_window(digest_date))
+    run = run_for(digest_date)
     prefs = run.preferences(
         subscriber,
         _topic_ids([subscriber])[subscriber.pk],
@@ -347,7 +378,6 @@ def _write(
     fires), drop the readers it already planned and write the rest."""
     try:
         with transaction.atomic():
-            _relax_commit()
             deliveries = Delivery.objects.bulk_create(
                 [
                     Delivery(
@@ -384,14 +414,6 @@ def _write(
             counts.skipped += 1
 
 
-def _relax_commit() -> None:
-    """A plan can always be made again (a lost batch is simply planned by the next run),
-    so its commit need not wait for the disk: much faster on PostgreSQL."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
 ITEM_COLUMNS = ("delivery_id", "subscriber_id", "paper_id", "rank", "score", "reason")
 
 
@@ -409,6 +431,20 @@ def _insert_items(rows: Iterable[tuple[int, int, int, int, float, str]]) -> None
         return
     DeliveryItem.objects.bulk_create(
         (DeliveryItem(**dict(zip(ITEM_COLUMNS, row, strict=True))) for row in rows), batch_size=5000
+    )
+
+
+STALE_AFTER = timedelta(minutes=30)
+
+
+def stale_planned_ids(now: datetime | None = None) -> Iterable[int]:
+    """Deliveries still planned long after planning: their send task was lost (a broker
+    restart, a purged queue). Sending them again is safe: sending claims first."""
+    cutoff = (now or timezone.now()) - STALE_AFTER
+    return (
+        Delivery.objects.filter(status=Delivery.Status.PLANNED, created__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:50_000]
     )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+from datetime import date
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db.models import QuerySet
 
-from newsletter.planning import digest_plan, due_now
+from newsletter.models import Subscriber
+from newsletter.planning import digest_plan, due_now, stale_planned_ids, subscribers_for_date
 from newsletter.sending import deliveries_send, is_transient
 
 MAX_SEND_RETRIES = 8
@@ -36,17 +40,35 @@ def send_deliveries(self: Task, delivery_ids: list[int]) -> dict[str, int]:
     return {"sent": counts.sent, "failed": counts.failed, "retry": len(counts.retry_ids)}
 
 
+def enqueue_plans(digest_date: date, subscribers: QuerySet[Subscriber]) -> int:
+    """Fan planning out to the workers in chunks of readers; returns the chunk count."""
+    chunk = settings.PAPERBOY_PLAN_CHUNK
+    ids = subscribers.values_list("pk", flat=True).iterator(chunk_size=chunk)
+    count = 0
+    while batch := list(itertools.islice(ids, chunk)):
+        plan_digests.delay(digest_date.isoformat(), batch)
+        count += 1
+    return count
+
+
 @shared_task(acks_late=True)
 def plan_due_digests() -> dict[str, int]:
-    """Beat, every few minutes: plan the readers whose local send hour has come, then
-    fan out sending in chunks."""
-    planned = skipped = 0
-    for day, subscribers in due_now():
-        counts = digest_plan(digest_date=day, subscribers=subscribers)
-        planned += counts.planned
-        skipped += counts.skipped
-        enqueue_sends(counts.delivery_ids or [])
-    return {"planned": planned, "skipped": skipped}
+    """Beat, every few minutes: fan out planning for the readers whose local send hour
+    has come, and re-queue deliveries left planned by a lost task."""
+    chunks = sum(enqueue_plans(day, subscribers) for day, subscribers in due_now())
+    stale = list(stale_planned_ids())
+    enqueue_sends(stale)
+    return {"plan_chunks": chunks, "stale_requeued": len(stale)}
+
+
+@shared_task(acks_late=True)
+def plan_digests(day: str, subscriber_ids: list[int]) -> dict[str, int]:
+    """Plan one chunk of readers (those not planned yet) and fan out their sending."""
+    digest_date = date.fromisoformat(day)
+    subscribers = subscribers_for_date(digest_date).filter(pk__in=subscriber_ids)
+    counts = digest_plan(digest_date=digest_date, subscribers=subscribers)
+    enqueue_sends(counts.delivery_ids)
+    return {"planned": counts.planned, "skipped": counts.skipped}
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5)

@@ -70,9 +70,13 @@ def _fresh_cache() -> Iterator[None]:
     """Rate limits and locks live in the cache: every test starts with an empty one."""
     from django.core.cache import cache
 
+    from newsletter.planning import forget_runs
+
     cache.clear()
+    forget_runs()
     yield
     cache.clear()
+    forget_runs()
 
 
 @pytest.fixture

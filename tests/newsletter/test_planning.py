@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -124,13 +125,20 @@ def test_preview_shows_exactly_what_planning_writes(
 
 
 def test_planning_queries_do_not_grow_with_readers(
-    sample_week: list[Paper], django_assert_max_num_queries: object
+    sample_week: list[Paper], django_assert_num_queries: Any, monkeypatch: Any
 ) -> None:
+    import newsletter.planning
+
+    monkeypatch.setattr(newsletter.planning, "BATCH", 20)
     for n in range(60):
         make_subscriber(f"r{n}@example.org", "active", ["agents"] if n % 2 else ["diffusion"])
-    with django_assert_max_num_queries(14):  # type: ignore[operator]
-        plan(THURSDAY)
+    # 4 to set up the run (candidates, topics, and the two checks that it is current),
+    # then 9 per batch of readers, however many readers a batch holds; 1 to end the
+    # batches.
+    with django_assert_num_queries(4 + 3 * 9 + 1):
+        counts = digest_plan(digest_date=THURSDAY, subscribers=subscribers_for_date(THURSDAY))
     assert Delivery.objects.count() == 60
+    assert counts.rankings == 2  # two distinct sets of preferences, each scored once
 
 
 def test_send_digests_twice_sends_nothing_the_second_time(
@@ -170,3 +178,28 @@ def test_preferences_changed_after_planning_apply_from_the_next_digest(
     plan(date(2026, 1, 9))
     friday = Delivery.objects.get(digest_date=date(2026, 1, 9))
     assert all("Speech" in i.reason for i in friday.items.all())
+
+
+def test_beat_fans_out_planning_and_sending(
+    sample_week: list[Paper], alice: Subscriber, mailoutbox: list[object], time_machine: Any
+) -> None:
+    from newsletter.tasks import plan_due_digests
+
+    time_machine.move_to(datetime(2026, 1, 8, 7, 30, tzinfo=UTC), tick=False)
+    assert plan_due_digests() == {"plan_chunks": 1, "stale_requeued": 0}
+    assert Delivery.objects.get().status == Delivery.Status.SENT
+    assert len(mailoutbox) == 1
+    assert plan_due_digests() == {"plan_chunks": 0, "stale_requeued": 0}  # nothing twice
+    assert len(mailoutbox) == 1
+
+
+def test_beat_requeues_deliveries_whose_send_task_was_lost(
+    sample_week: list[Paper], alice: Subscriber, mailoutbox: list[object], time_machine: Any
+) -> None:
+    from newsletter.tasks import plan_due_digests
+
+    time_machine.move_to(datetime(2026, 1, 8, 5, 0, tzinfo=UTC), tick=False)
+    plan(THURSDAY)  # planned, but its send task never ran
+    time_machine.move_to(datetime(2026, 1, 8, 6, 0, tzinfo=UTC), tick=False)
+    assert plan_due_digests()["stale_requeued"] == 1
+    assert Delivery.objects.get().status == Delivery.Status.SENT and len(mailoutbox) == 1

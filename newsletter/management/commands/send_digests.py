@@ -6,17 +6,13 @@ from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.db.models import Q
+from django.utils import timezone
 
 from newsletter.management.commands.preview_digest import parse_date
 from newsletter.models import Delivery
-from newsletter.planning import (
-    digest_plan,
-    digest_preview,
-    due_now,
-    planned_ids,
-    subscribers_for_date,
-)
-from newsletter.tasks import enqueue_sends
+from newsletter.planning import digest_preview, due_now, planned_ids, subscribers_for_date
+from newsletter.tasks import enqueue_plans, enqueue_sends
 
 
 class Command(BaseCommand):
@@ -41,14 +37,20 @@ class Command(BaseCommand):
             if options["dry_run"]:
                 self.dry_run(digest_date, subscribers)
                 continue
-            counts = digest_plan(digest_date=digest_date, subscribers=subscribers)
-            ids = list(planned_ids(digest_date))
-            enqueue_sends(ids)
-            status = Counter(Delivery.objects.filter(pk__in=ids).values_list("status", flat=True))
+            started = timezone.now()
+            leftovers = list(planned_ids(digest_date))  # planned by an earlier, cut-short run
+            chunks = enqueue_plans(digest_date, subscribers)
+            enqueue_sends(leftovers)
+            status = Counter(
+                Delivery.objects.filter(digest_date=digest_date)
+                .filter(Q(created__gte=started) | Q(pk__in=leftovers))
+                .values_list("status", flat=True)
+            )
             self.stdout.write(
-                f"{digest_date}: planned {counts.planned}, skipped {counts.skipped} "
-                f"(nothing to send), queued {len(ids)}: sent {status['sent']}, "
-                f"failed {status['failed']}, waiting {status['planned'] + status['sending']}"
+                f"{digest_date}: {chunks} planning chunk(s) queued; so far planned "
+                f"{sum(status.values()) - status['skipped']}, skipped {status['skipped']} "
+                f"(nothing to send), sent {status['sent']}, failed {status['failed']}, "
+                f"waiting {status['planned'] + status['sending']}"
             )
         if not batches:
             self.stdout.write("nobody is due now")
