@@ -48,6 +48,7 @@ COVERAGE_POWER = 1.5
 PHRASE_BONUS = 1.0
 CENTRAL_SHARE = 0.7  # how much of an item's score needs its words in the title or summary
 MAX_REASON = 300
+MAX_REASONS = 3
 
 STOPWORDS = frozenset(
     {
@@ -879,27 +880,38 @@ def explain(
         return [[f"trending today: {catalogue.papers[i].upvotes} upvotes"] for i in indices]
     authors = [(a, catalogue.author(a)) for a in prefs.authors]
     items = [(it, catalogue.item(it)) for kw in prefs.keywords for it in interest_items(kw)]
-    topics = [(t, catalogue.topic(t), "matches your topic") for t in prefs.topics] + [
-        (t, catalogue.topic(t), "related to your interests via")
-        for t in _usable_expansions(prefs, catalogue)
-    ]
+    topics = [(t, catalogue.topic(t)) for t in prefs.topics]
+    expansions = [(t, catalogue.topic(t)) for t in _usable_expansions(prefs, catalogue)]
     model = prefs.feedback
     if model is not None and model.liked_titles and nudge is None:
         nudge = FEEDBACK_WEIGHT * model.vector(catalogue)
     out = []
     for i in indices:
         reasons = [f"by {a}, whom you follow" for a, vector in authors if vector[i]]
-        for item, vector in items:
-            if vector[i] > 0:
-                quote = catalogue.reason((item, i), partial(_item_quote, item, catalogue, i))
-                reasons.append(f"matches your interest {quote}")
-        for topic, vector, verb in topics:
+        quotes = [
+            catalogue.reason((item, i), partial(_item_quote, item, catalogue, i))
+            for item, vector in items
+            if vector[i] > 0
+        ]
+        if quotes:
+            reasons.append(
+                f"matches your interest{'s' if len(quotes) > 1 else ''} {', '.join(quotes)}"
+            )
+        direct = bool(reasons)
+        for topic, vector in topics:
             if vector[i] > 0:
                 quote = catalogue.reason((topic, i), partial(_topic_quote, topic, catalogue, i))
-                reasons.append(f"{verb} {topic.name}: {quote}")
+                reasons.append(f"matches your topic {topic.name}: {quote}")
+        if (
+            not direct
+        ):  # the reader's own words already say why; the topic they point at adds nothing
+            for topic, vector in expansions:
+                if vector[i] > 0:
+                    quote = catalogue.reason((topic, i), partial(_topic_quote, topic, catalogue, i))
+                    reasons.append(f"related to your interests via {topic.name}: {quote}")
         if model is not None and model.liked_titles and nudge is not None and nudge[i] > 0.3:
             reasons.append(f"like papers you liked ('{model.liked_titles[0][:60]}')")
-        out.append(reasons)
+        out.append(reasons[:MAX_REASONS])
     return out
 
 
@@ -910,15 +922,15 @@ def reasons_for(
 
 
 def _topic_quote(topic: TopicTerms, catalogue: Catalogue, index: int) -> str:
-    found = sorted(
-        (
-            (catalogue.hits(c)[index] * catalogue.idf(c), c.label)
-            for c in (concept(t) for t in topic.terms)
-            if c is not None and catalogue.hits(c)[index]
-        ),
-        key=lambda f: -f[0],
-    )
-    return ", ".join(f"'{label}'" for _, label in found[:3])
+    """The topic's two strongest terms found in the paper (synonyms counted once)."""
+    found: dict[str, tuple[float, str]] = {}
+    for c in (concept(t) for t in topic.terms):
+        if c is not None and catalogue.hits(c)[index]:
+            strength = float(catalogue.hits(c)[index] * catalogue.idf(c))
+            if c.seq not in found or found[c.seq][0] < strength:
+                found[c.seq] = (strength, c.label)
+    best = sorted(found.values(), key=lambda f: -f[0])[:2]
+    return ", ".join(f"'{label}'" for _, label in best)
 
 
 def _item_quote(item: Item, catalogue: Catalogue, index: int) -> str:

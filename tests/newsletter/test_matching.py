@@ -63,14 +63,20 @@ def test_acronyms_match_only_in_capitals() -> None:
     assert matches[0].reasons == ["matches your topic Quantization: 'INT4'"]
 
 
-def test_the_reason_names_the_topic_and_the_terms_found() -> None:
-    matches = rank(
-        Preferences(topics=(QUANT,)), [paper(1, "Post-training quantization at INT4"), *FILLER]
+def test_the_reason_names_the_topic_and_its_two_strongest_terms() -> None:
+    papers = [paper(1, "Post-training quantization at INT4"), *FILLER]
+    [match] = rank(Preferences(topics=(QUANT,)), papers)
+    assert match.reason.startswith("matches your topic Quantization: ")
+    quoted = match.reason.split(": ")[1].split(", ")
+    assert "'INT4'" in quoted and len(quoted) == 2
+
+
+def test_a_paper_matching_the_readers_words_does_not_repeat_the_topic_they_point_at() -> None:
+    prefs = Preferences(
+        keywords=("speech recognition",), expansions=interest_topics("speech recognition", TOPICS)
     )
-    assert matches[0].reason.startswith("matches your topic Quantization: ")
-    assert {"'INT4'", "'post-training quantization'"} <= set(
-        matches[0].reason.split(": ")[1].split(", ")
-    )
+    [match] = rank(prefs, [paper(1, "Streaming speech recognition with voice cues"), *FILLER])
+    assert match.reasons == ["matches your interest 'speech recognition'"]
 
 
 def test_an_irrelevant_popular_paper_never_outranks_a_relevant_one() -> None:
