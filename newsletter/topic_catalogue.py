@@ -324,3 +324,19 @@ TOPICS: list[tuple[str, str, str, str, str]] = [
 
 def term_list(terms: str) -> list[str]:
     return [t.strip() for t in terms.replace("\n", ",").split(",") if t.strip()]
+
+
+def seed_topics(topic_model: type) -> None:
+    """Create or update the catalogue's topics (keyed by slug), leaving topics that
+    admins added alone. Used by data migrations, with the historical model."""
+    for position, (slug, name, area, description, terms) in enumerate(TOPICS):
+        topic_model.objects.update_or_create(  # type: ignore[attr-defined]
+            slug=slug,
+            defaults={
+                "name": name,
+                "area": area,
+                "description": description,
+                "terms": "\n".join(term_list(terms)),
+                "position": position,
+            },
+        )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import date, timedelta
 from functools import partial
 
 from celery import shared_task
@@ -12,10 +13,32 @@ from django.utils import timezone
 
 from papers.ingest import IngestBusy, ingest_lock, ingest_run
 from papers.models import Source
+from papers.sources import ParseResult
 from papers.sources.arxiv import ArxivClient
 from papers.sources.hf import HFClient
 
 log = logging.getLogger(__name__)
+
+
+def _ingest_days(
+    source: str, days: list[date], fetch: Callable[[date], ParseResult], detail: str
+) -> str:
+    """One run per day under the source's lock; an overlapping run exits and says why."""
+    try:
+        with ingest_lock(source):
+            runs = [
+                ingest_run(
+                    source=source, fetch=partial(fetch, day), window=(day, day), detail=detail
+                )
+                for day in days
+            ]
+    except IngestBusy as busy:
+        log.info("%s ingest skipped: %s", source, busy)
+        return f"skipped: {busy}"
+    return "; ".join(
+        f"{r.window_start}: {r.status}, {r.created_count} new, {r.updated_count} updated"
+        for r in runs
+    )
 
 
 @shared_task(acks_late=True)
@@ -24,25 +47,11 @@ def ingest_hf_recent() -> str:
     today = timezone.now().date()
     client = HFClient()
     try:
-        with ingest_lock(Source.HF):
-            runs = [
-                ingest_run(
-                    source=Source.HF,
-                    fetch=partial(client.fetch_day, day),
-                    window=(day, day),
-                    detail="hourly",
-                )
-                for day in (today - timedelta(days=1), today)
-            ]
-    except IngestBusy as busy:
-        log.info("Hugging Face ingest skipped: %s", busy)
-        return f"skipped: {busy}"
+        return _ingest_days(
+            Source.HF, [today - timedelta(days=1), today], client.fetch_day, "hourly"
+        )
     finally:
         client.close()
-    return "; ".join(
-        f"{r.window_start}: {r.status}, {r.created_count} new, {r.updated_count} updated"
-        for r in runs
-    )
 
 
 @shared_task(acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
@@ -51,20 +60,12 @@ def ingest_arxiv_recent() -> str:
     today = timezone.now().date()
     categories = list(settings.PAPERBOY_ARXIV_CATEGORIES)
     client = ArxivClient()
+
+    def fetch(day: date) -> ParseResult:
+        return client.fetch(categories=categories, since=day, until=day)
+
     try:
-        with ingest_lock(Source.ARXIV):
-            runs = [
-                ingest_run(
-                    source=Source.ARXIV,
-                    fetch=partial(client.fetch, categories=categories, since=day, until=day),
-                    window=(day, day),
-                    detail=",".join(categories),
-                )
-                for day in (today - timedelta(days=n) for n in (2, 1, 0))
-            ]
-    except IngestBusy as busy:
-        log.info("arXiv ingest skipped: %s", busy)
-        return f"skipped: {busy}"
+        days = [today - timedelta(days=n) for n in (2, 1, 0)]
+        return _ingest_days(Source.ARXIV, days, fetch, ",".join(categories))
     finally:
         client.close()
-    return "; ".join(f"{r.window_start}: {r.status}, {r.created_count} new" for r in runs)

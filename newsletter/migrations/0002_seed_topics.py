@@ -1,23 +1,10 @@
 from django.db import migrations
 
-# Seeds the catalogue kept in newsletter/topic_catalogue.py. update_or_create keys on
-# the slug, so a later migration can run the same seed again after the list grows.
-from newsletter.topic_catalogue import TOPICS, term_list
+from newsletter.topic_catalogue import TOPICS, seed_topics
 
 
 def seed(apps, schema_editor):
-    Topic = apps.get_model("newsletter", "Topic")
-    for position, (slug, name, area, description, terms) in enumerate(TOPICS):
-        Topic.objects.update_or_create(
-            slug=slug,
-            defaults={
-                "name": name,
-                "area": area,
-                "description": description,
-                "terms": "\n".join(term_list(terms)),
-                "position": position,
-            },
-        )
+    seed_topics(apps.get_model("newsletter", "Topic"))
 
 
 def unseed(apps, schema_editor):

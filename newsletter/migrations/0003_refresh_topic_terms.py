@@ -1,23 +1,12 @@
 from django.db import migrations
 
-from newsletter.topic_catalogue import TOPICS, term_list
+from newsletter.topic_catalogue import seed_topics
 
 
 def refresh(apps, schema_editor):
     """Bring the seeded topics' terms up to date with the catalogue (efficient
     inference learned "cheaper", "small devices", ...); topics admins added stay."""
-    Topic = apps.get_model("newsletter", "Topic")
-    for position, (slug, name, area, description, terms) in enumerate(TOPICS):
-        Topic.objects.update_or_create(
-            slug=slug,
-            defaults={
-                "name": name,
-                "area": area,
-                "description": description,
-                "terms": "\n".join(term_list(terms)),
-                "position": position,
-            },
-        )
+    seed_topics(apps.get_model("newsletter", "Topic"))
 
 
 class Migration(migrations.Migration):
