@@ -79,9 +79,9 @@ def paper_context(paper: Paper, *, reason: str, rank: int) -> dict[str, Any]:
     }
 
 
-def _bulk_headers(subscriber: Subscriber, message_id: str) -> dict[str, str]:
+def _bulk_headers(unsubscribe_url: str, message_id: str) -> dict[str, str]:
     return {
-        "List-Unsubscribe": f"<{subscriber.unsubscribe_url()}>",
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": f"{settings.SITE_NAME} digest <digest.{settings.SITE_DOMAIN}>",
         "Message-ID": message_id,
@@ -108,14 +108,15 @@ def _date_label(day: date) -> str:
 
 def digest_message(delivery: Delivery) -> EmailMultiAlternatives:
     """The digest email of a planned delivery. Sets ``delivery.message_id``."""
-    rendered = render("digest", digest_context(delivery))
+    context = digest_context(delivery)
+    rendered = render("digest", context)
     delivery.message_id = make_msgid(idstring="digest", domain=settings.SITE_DOMAIN)
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[delivery.subscriber.email],
-        headers=_bulk_headers(delivery.subscriber, delivery.message_id),
+        headers=_bulk_headers(context["unsubscribe_url"], delivery.message_id),
     )
     message.attach_alternative(rendered.html, "text/html")
     # Read by anymail backends so tracking webhooks find the delivery; never the address.

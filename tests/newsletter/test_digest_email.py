@@ -35,8 +35,8 @@ def test_the_digest_has_both_parts_and_bulk_headers(
     html = str(message.alternatives[0][0])
     assert f'href="{first.paper.hf_url}"' in html
     assert 'style="' in html  # CSS inlined
-    unsubscribe = alice.unsubscribe_url()
-    assert message.extra_headers["List-Unsubscribe"] == f"<{unsubscribe}>"
+    unsubscribe = message.extra_headers["List-Unsubscribe"].strip("<>")
+    assert unsubscribe.startswith("http://127.0.0.1:8000/unsubscribe/")
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message.extra_headers["Message-ID"].endswith("@127.0.0.1>")
     assert unsubscribe in message.body and unsubscribe.replace("&", "&amp;") in html
