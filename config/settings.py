@@ -162,6 +162,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=17),
         "options": {"expires": 6 * 60 * 60},
     },
+    # Send again what a worker that died mid-chunk had claimed but not finished.
+    "recover-stuck-deliveries": {
+        "task": "newsletter.tasks.recover_stuck_deliveries",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 9 * 60},
+    },
     # Plan the digests of readers whose local send hour has come, then fan out sending.
     "plan-due-digests": {
         "task": "newsletter.tasks.plan_due_digests",

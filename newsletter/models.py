@@ -160,6 +160,9 @@ class Delivery(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PLANNED)
     created = models.DateTimeField(default=utcnow)
     sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker last claimed it for sending."
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     message_id = models.CharField(max_length=255, blank=True, help_text="Message-ID header.")
     provider_id = models.CharField(max_length=255, blank=True, help_text="The provider's id.")
@@ -183,9 +186,9 @@ class Delivery(models.Model):
                 name="delivery_planned_idx",
                 condition=Q(status="planned"),
             ),
-            # Recovery of deliveries stuck in sending after a worker died.
+            # recover_stuck_deliveries: deliveries a dead worker left in sending.
             models.Index(
-                fields=["created"], name="delivery_sending_idx", condition=Q(status="sending")
+                fields=["claimed_at"], name="delivery_sending_idx", condition=Q(status="sending")
             ),
         ]
 

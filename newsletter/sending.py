@@ -10,6 +10,7 @@ import logging
 import smtplib
 import socket
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.core.mail import get_connection
@@ -57,7 +58,9 @@ def delivery_claim(*, delivery_id: int) -> bool:
             id=delivery_id,
             status=Delivery.Status.PLANNED,
             subscriber__status=Subscriber.Status.ACTIVE,
-        ).update(status=Delivery.Status.SENDING, attempts=F("attempts") + 1)
+        ).update(
+            status=Delivery.Status.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()
+        )
         == 1
     )
 
@@ -93,6 +96,27 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
         except Exception:  # a dead connection cannot be closed politely
             log.debug("closing the mail connection failed", exc_info=True)
     return counts
+
+
+STUCK_AFTER = timedelta(minutes=15)  # far beyond a chunk's hard time limit
+
+
+def deliveries_recover(*, now: datetime | None = None) -> list[int]:
+    """Deliveries a worker claimed and never finished (it died mid-chunk): back to
+    planned, to be sent again. One may have gone out just before the worker died, so
+    at most the messages in flight at that moment can arrive twice."""
+    cutoff = (now or timezone.now()) - STUCK_AFTER
+    stuck = list(
+        Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:10_000]
+    )
+    if stuck:
+        Delivery.objects.filter(pk__in=stuck, status=Delivery.Status.SENDING).update(
+            status=Delivery.Status.PLANNED, error="recovered after a worker stopped mid-send"
+        )
+        log.warning("recovered %d deliveries stuck in sending", len(stuck))
+    return stuck
 
 
 def _skip_if_inactive(delivery_id: int) -> None:

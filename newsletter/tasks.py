@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from newsletter.models import Subscriber
 from newsletter.planning import digest_plan, due_now, stale_planned_ids, subscribers_for_date
-from newsletter.sending import deliveries_send, is_transient
+from newsletter.sending import deliveries_recover, deliveries_send, is_transient
 
 MAX_SEND_RETRIES = 8
 
@@ -59,6 +59,14 @@ def plan_due_digests() -> dict[str, int]:
     stale = list(stale_planned_ids())
     enqueue_sends(stale)
     return {"plan_chunks": chunks, "stale_requeued": len(stale)}
+
+
+@shared_task(acks_late=True)
+def recover_stuck_deliveries() -> dict[str, int]:
+    """Beat, every 10 minutes: deliveries a dead worker left in sending go back out."""
+    ids = deliveries_recover()
+    enqueue_sends(ids)
+    return {"recovered": len(ids)}
 
 
 @shared_task(acks_late=True)

@@ -98,3 +98,22 @@ def test_a_reader_who_unsubscribed_after_planning_gets_nothing(
     assert (counts.sent, counts.not_claimed) == (0, 1)
     assert not smtp_settings.messages
     assert Delivery.objects.get().status == Delivery.Status.SKIPPED
+
+
+def test_deliveries_a_dead_worker_left_in_sending_go_out_again(
+    sample_week: list[Paper], smtp_settings: Inbox, time_machine: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from newsletter.tasks import recover_stuck_deliveries
+
+    time_machine.move_to(datetime(2026, 1, 8, 7, 0, tzinfo=UTC), tick=False)
+    [delivery_id] = plan_for("a@example.org")
+    assert delivery_claim(delivery_id=delivery_id)  # then the worker was killed
+    time_machine.move_to(datetime(2026, 1, 8, 7, 10, tzinfo=UTC), tick=False)
+    assert recover_stuck_deliveries() == {"recovered": 0}  # it may still be working
+    time_machine.move_to(datetime(2026, 1, 8, 7, 20, tzinfo=UTC), tick=False)
+    assert recover_stuck_deliveries() == {"recovered": 1}
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.SENT and delivery.attempts == 2
+    assert [m["To"] for m in smtp_settings.messages] == ["a@example.org"]
