@@ -216,6 +216,7 @@ if EMAIL_URL:
 PAPERBOY_POSTAL_ADDRESS = envstr("PAPERBOY_POSTAL_ADDRESS")
 PAPERBOY_SEND_CHUNK = envint("PAPERBOY_SEND_CHUNK", 50)
 PAPERBOY_PLAN_CHUNK = envint("PAPERBOY_PLAN_CHUNK", 5000)
+PAPERBOY_SOFT_BOUNCE_LIMIT = envint("PAPERBOY_SOFT_BOUNCE_LIMIT", 3)
 PAPERBOY_CONFIRM_MAX_AGE_DAYS = 7
 # Sources: where they are and how politely to ask (seconds between requests).
 PAPERBOY_HF_API_URL = envstr("PAPERBOY_HF_API_URL", "https://huggingface.co/api/daily_papers")

@@ -1,0 +1,143 @@
+"""Provider tracking events (via django-anymail's webhooks) -> EmailEvent rows and
+suppression.
+
+Every event is stored once (keyed by provider and event id, so replays are harmless).
+Hard bounces, complaints and provider unsubscribes suppress the subscriber at once;
+soft bounces are counted and suppress after PAPERBOY_SOFT_BOUNCE_LIMIT of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from anymail import urls as anymail_urls
+from anymail.signals import AnymailTrackingEvent, tracking
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.urls import URLPattern, path, re_path
+from django.urls.resolvers import RoutePattern
+from django.utils import timezone
+
+from newsletter.models import Delivery, EmailEvent, Subscriber
+
+log = logging.getLogger(__name__)
+
+ACTIVE_OR_PENDING = (Subscriber.Status.ACTIVE, Subscriber.Status.PENDING)
+
+
+def _soft_payload(raw: object) -> bool:
+    """Whether a provider's bounce payload marks it as temporary (Postmark SoftBounce,
+    Transient or DnsError; Brevo soft_bounce; Amazon SES Transient)."""
+    if not isinstance(raw, dict):
+        return False
+    bounce = raw.get("bounce")
+    return (
+        raw.get("Type") in ("SoftBounce", "Transient", "DnsError")
+        or raw.get("event") == "soft_bounce"
+        or (isinstance(bounce, dict) and bounce.get("bounceType") == "Transient")
+    )
+
+
+def is_soft_bounce(event_type: str, payload: object) -> bool:
+    return event_type == "deferred" or (event_type == "bounced" and _soft_payload(payload))
+
+
+def _delivery_of(event: AnymailTrackingEvent) -> Delivery | None:
+    public_id = (event.metadata or {}).get("delivery")
+    query = Delivery.objects.select_related("subscriber")
+    if public_id:
+        try:
+            found = query.filter(public_id=public_id).first()
+        except Exception:  # not a UUID: somebody else's metadata
+            found = None
+        if found:
+            return found
+    if event.message_id:
+        return query.filter(provider_id=str(event.message_id)[:255]).first()
+    return None
+
+
+def event_record(*, event: AnymailTrackingEvent, esp_name: str) -> EmailEvent | None:
+    """Store one tracking event and act on it; None for a replay already stored."""
+    delivery = _delivery_of(event)
+    recipient = (event.recipient or "").strip().lower()[:254]
+    subscriber = (
+        delivery.subscriber if delivery else Subscriber.objects.filter(email=recipient).first()
+    )
+    try:
+        with transaction.atomic():
+            stored = EmailEvent.objects.create(
+                provider=esp_name[:32],
+                event_id=str(event.event_id or "")[:255],
+                event_type=str(event.event_type)[:32],
+                recipient=recipient,
+                delivery=delivery,
+                subscriber=subscriber,
+                timestamp=event.timestamp or timezone.now(),
+                description=str(event.description or event.mta_response or "")[:2000],
+                payload=event.esp_event if isinstance(event.esp_event, dict) else {},
+            )
+    except IntegrityError:
+        return None  # the provider sent it again
+    if subscriber is not None:
+        _act(subscriber, event, esp_name)
+    return stored
+
+
+def _act(subscriber: Subscriber, event: AnymailTrackingEvent, esp_name: str) -> None:
+    event_type = str(event.event_type)
+    suppress = {
+        "complained": Subscriber.Status.COMPLAINED,
+        "unsubscribed": Subscriber.Status.UNSUBSCRIBED,
+    }.get(event_type)
+    if is_soft_bounce(event_type, event.esp_event):
+        earlier = EmailEvent.objects.filter(
+            subscriber=subscriber, event_type__in=["bounced", "deferred"]
+        ).values_list("event_type", "payload")
+        if sum(is_soft_bounce(t, p) for t, p in earlier) >= settings.PAPERBOY_SOFT_BOUNCE_LIMIT:
+            suppress = Subscriber.Status.BOUNCED
+    elif event_type == "bounced":
+        suppress = Subscriber.Status.BOUNCED
+    if suppress is None:
+        return
+    updated = Subscriber.objects.filter(pk=subscriber.pk, status__in=ACTIVE_OR_PENDING).update(
+        status=suppress, updated=timezone.now()
+    )
+    if updated:
+        log.info("subscriber %s suppressed: %s (%s)", subscriber.pk, suppress, esp_name)
+
+
+@receiver(tracking, dispatch_uid="paperboy-tracking")
+def on_tracking(sender: object, event: AnymailTrackingEvent, esp_name: str, **kwargs: Any) -> None:
+    event_record(event=event, esp_name=esp_name)
+
+
+def _never_500(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A malformed payload is the sender's mistake: answer 400, never 500 (which makes
+    providers retry the same broken payload for days)."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+            log.warning("malformed webhook payload on %s: %r", request.path, exc)
+            return HttpResponseBadRequest("malformed webhook payload")
+
+    return guarded
+
+
+def webhook_urlpatterns() -> list[URLPattern]:
+    """django-anymail's tracking webhook URLs (/anymail/<esp>/tracking/), each guarded.
+    (Paperboy receives no inbound mail, so the inbound webhooks are left out.)"""
+    patterns = []
+    for p in anymail_urls.urlpatterns:
+        if isinstance(p, URLPattern) and (p.name or "").endswith("_tracking_webhook"):
+            make = path if isinstance(p.pattern, RoutePattern) else re_path
+            patterns.append(make(str(p.pattern), _never_500(p.callback), name=p.name))
+    return patterns
