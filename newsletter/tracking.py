@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Any
 
 from anymail import urls as anymail_urls
+from anymail.exceptions import AnymailError
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -125,7 +126,7 @@ def _never_500(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        except (AnymailError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
             log.warning("malformed webhook payload on %s: %r", request.path, exc)
             return HttpResponseBadRequest("malformed webhook payload")
 

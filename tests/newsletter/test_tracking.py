@@ -177,3 +177,135 @@ def test_mailgun_with_a_forged_signature_is_refused(client: Client) -> None:
     forged = mailgun("failed", "permanent", "bob@example.org", key="not-the-key")
     assert post(client, "mailgun", forged).status_code in (400, 403)
     assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE
+
+
+def sns(ses_event: dict[str, object], message_id: str) -> tuple[dict[str, object], dict[str, str]]:
+    envelope: dict[str, object] = {
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:paperboy-ses",
+        "Message": json.dumps(ses_event),
+        "Timestamp": "2026-01-08T07:05:00.000Z",
+        "SignatureVersion": "1",
+        "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem",
+    }
+    return envelope, {"X-Amz-Sns-Message-Type": "Notification", "X-Amz-Sns-Message-Id": message_id}
+
+
+def ses_bounce(kind: str, email: str) -> dict[str, object]:
+    return {
+        "eventType": "Bounce",
+        "bounce": {
+            "bounceType": kind,
+            "bounceSubType": "General",
+            "timestamp": "2026-01-08T07:05:00.000Z",
+            "feedbackId": "0100017c-bounce",
+            "bouncedRecipients": [
+                {
+                    "emailAddress": email,
+                    "action": "failed",
+                    "status": "5.1.1",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                }
+            ],
+        },
+        "mail": {
+            "timestamp": "2026-01-08T07:00:00.000Z",
+            "messageId": "0100017c-ses-message",
+            "source": "digest@papers.example.org",
+            "destination": [email],
+            "tags": {"ses:configuration-set": ["paperboy"]},
+        },
+    }
+
+
+def post_sns(client: Client, envelope: dict[str, object], headers: dict[str, str]) -> Any:
+    token = base64.b64encode(AUTH.encode()).decode()
+    return client.post(
+        "/anymail/amazon_ses/tracking/",
+        json.dumps(envelope),
+        content_type="text/plain",
+        headers={"Authorization": f"Basic {token}", **headers},
+    )
+
+
+def test_amazon_ses_permanent_bounce_in_an_sns_envelope_suppresses(client: Client) -> None:
+    make_subscriber("carol@example.org", "active")
+    envelope, headers = sns(ses_bounce("Permanent", "carol@example.org"), "sns-1")
+    assert post_sns(client, envelope, headers).status_code == 200
+    assert Subscriber.objects.get().status == Subscriber.Status.BOUNCED
+
+
+def test_amazon_ses_transient_bounce_is_soft(client: Client) -> None:
+    make_subscriber("carol@example.org", "active")
+    envelope, headers = sns(ses_bounce("Transient", "carol@example.org"), "sns-2")
+    assert post_sns(client, envelope, headers).status_code == 200
+    assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE
+    assert EmailEvent.objects.count() == 1
+
+
+def test_amazon_ses_unknown_sns_type_is_a_400(client: Client) -> None:
+    envelope, headers = sns(ses_bounce("Permanent", "carol@example.org"), "sns-3")
+    envelope["Type"] = headers["X-Amz-Sns-Message-Type"] = "Surprise"
+    assert post_sns(client, envelope, headers).status_code == 400
+
+
+def brevo(event: str, email: str, event_id: int) -> dict[str, object]:
+    return {
+        "event": event,
+        "email": email,
+        "id": event_id,
+        "date": "2026-01-08 08:05:00",
+        "ts": 1736323500,
+        "message-id": "<202601080705.1@papers.example.org>",
+        "ts_event": 1736323500,
+        "ts_epoch": 1736323500123,
+        "subject": "10 papers for you",
+        "tag": "digest",
+        "sending_ip": "185.41.28.109",
+        "reason": "550 5.1.1 unknown user",
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [
+        ("hard_bounce", "bounced"),
+        ("spam", "complained"),
+        ("unsubscribe", "unsubscribed"),
+        ("soft_bounce", "active"),
+    ],
+)
+def test_brevo_events(client: Client, event: str, status: str) -> None:
+    make_subscriber("dan@example.org", "active")
+    assert post(client, "brevo", brevo(event, "dan@example.org", 101)).status_code == 200
+    assert Subscriber.objects.get().status == status
+
+
+def resend(kind: str, email: str) -> dict[str, object]:
+    return {
+        "type": kind,
+        "created_at": "2026-01-08T07:05:00.000Z",
+        "data": {
+            "created_at": "2026-01-08T07:00:00.000Z",
+            "email_id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c",
+            "from": "Paperboy <digest@papers.example.org>",
+            "to": [email],
+            "subject": "10 papers for you",
+            "bounce": {
+                "message": "The recipient's mailbox does not exist.",
+                "subType": "General",
+                "type": "Permanent",
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"), [("email.bounced", "bounced"), ("email.complained", "complained")]
+)
+def test_resend_events(client: Client, kind: str, status: str) -> None:
+    make_subscriber("erin@example.org", "active")
+    assert post(client, "resend", resend(kind, "erin@example.org")).status_code == 200
+    assert Subscriber.objects.get().status == status
