@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 from datetime import date
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from support import ROOT, django_setup, peak_rss_mb, timed
+from support import ROOT, django_setup, peak_rss_mb, timed, weekly_readers
 
 
 def main() -> None:
@@ -40,7 +39,7 @@ def run(readers: int) -> dict[str, object]:
     from django.core.mail import EmailMessage
 
     from newsletter.emails import digest_message
-    from newsletter.models import Delivery, Subscriber, Topic
+    from newsletter.models import Delivery
     from newsletter.planning import digest_plan, planned_ids, subscribers_for_date
     from newsletter.sending import deliveries_send
     from papers.ingest import ingest_run
@@ -51,24 +50,7 @@ def run(readers: int) -> dict[str, object]:
     _, parse_s = timed(lambda: [json.loads(f.read_bytes()) for f in files])
     run_, ingest_s = timed(lambda: ingest_run(source=Source.HF, fetch=lambda: parse_files(files)))
 
-    rng = random.Random(7)
-    topics = list(Topic.objects.all())
-    subs = Subscriber.objects.bulk_create(
-        Subscriber(
-            email=f"reader{n}@example.org",
-            status="active",
-            frequency="weekly",
-            weekly_day=0,
-            keywords=rng.choice(["", "", "", "KV cache", "video generation"]),
-        )
-        for n in range(readers)
-    )
-    through = Subscriber.topics.through
-    through.objects.bulk_create(
-        through(subscriber_id=s.pk, topic_id=t.pk)
-        for s in subs
-        for t in rng.sample(topics, rng.randint(1, 5))
-    )
+    weekly_readers(readers, ["", "", "", "KV cache", "video generation"])
     day = date(2026, 1, 12)
     counts, plan_s = timed(
         lambda: digest_plan(digest_date=day, subscribers=subscribers_for_date(day))

@@ -52,6 +52,16 @@ def envint(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
 
 
+def envfloat(name: str, default: float) -> float:
+    value = envraw(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
+
+
 def envlist(name: str, default: list[str] | None = None) -> list[str]:
     value = envraw(name)
     if value is None:

@@ -8,6 +8,7 @@ production settings are reported by the system checks in ``newsletter/checks.py`
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -15,7 +16,7 @@ import dj_database_url
 from celery.schedules import crontab
 from jinja2 import StrictUndefined
 
-from config.env import envbool, envint, envlist, envraw, envstr
+from config.env import ConfigError, envbool, envfloat, envint, envlist, envraw, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("PAPERBOY_VAR_DIR", str(BASE_DIR / "var")))
@@ -41,7 +42,7 @@ ALLOWED_HOSTS = envlist(
 CSRF_TRUSTED_ORIGINS = [f"{_site.scheme}://{_site.netloc}"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.PaperboyAdminConfig",  # django.contrib.admin with Paperboy's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "newsletter.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -123,7 +125,7 @@ REDIS_URL = envstr("REDIS_URL")
 if REDIS_URL and not TESTING:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",  # one client per pool, not per call
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "paperboy",
         }
@@ -146,7 +148,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300)
 # A task that is not acknowledged within this many seconds is handed to another worker;
 # every retry countdown stays well under it.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -162,9 +164,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=17),
         "options": {"expires": 6 * 60 * 60},
     },
-    # Send again what a worker that died mid-chunk had claimed but not finished.
-    "recover-stuck-deliveries": {
-        "task": "newsletter.tasks.recover_stuck_deliveries",
+    # Send again what a worker that died mid-chunk had claimed but not finished, and
+    # what was planned but whose send task was lost.
+    "recover-deliveries": {
+        "task": "newsletter.tasks.recover_deliveries",
         "schedule": crontab(minute="*/10"),
         "options": {"expires": 9 * 60},
     },
@@ -173,6 +176,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "newsletter.tasks.plan_due_digests",
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
+    },
+    # Delete signups never confirmed within PAPERBOY_CONFIRM_MAX_AGE_DAYS.
+    "expire-pending-signups": {
+        "task": "newsletter.tasks.expire_pending_signups",
+        "schedule": crontab(hour=3, minute=41),
+        "options": {"expires": 6 * 60 * 60},
     },
 }
 
@@ -196,7 +205,7 @@ def _email_backend(provider: str) -> str:
     if provider == "console":
         return "django.core.mail.backends.console.EmailBackend"
     if provider == "smtp":
-        return "django.core.mail.backends.smtp.EmailBackend"
+        return "newsletter.smtp.EmailBackend"
     return f"anymail.backends.{provider}.EmailBackend"
 
 
@@ -217,7 +226,25 @@ PAPERBOY_POSTAL_ADDRESS = envstr("PAPERBOY_POSTAL_ADDRESS")
 PAPERBOY_SEND_CHUNK = envint("PAPERBOY_SEND_CHUNK", 50)
 PAPERBOY_PLAN_CHUNK = envint("PAPERBOY_PLAN_CHUNK", 5000)
 PAPERBOY_SOFT_BOUNCE_LIMIT = envint("PAPERBOY_SOFT_BOUNCE_LIMIT", 3)
-PAPERBOY_CONFIRM_MAX_AGE_DAYS = 7
+# Messages per second across all workers together (0: as fast as the provider takes).
+PAPERBOY_SEND_RATE = envfloat("PAPERBOY_SEND_RATE", 0)
+# First retry after a transient send error waits up to this many seconds, doubling
+# each time, capped at 10 minutes.
+PAPERBOY_SEND_RETRY_BASE = envfloat("PAPERBOY_SEND_RETRY_BASE", 15)
+# Deliveries claimed this long ago and never finished (a worker died) go back out.
+PAPERBOY_SEND_STUCK_AFTER = envint("PAPERBOY_SEND_STUCK_AFTER", 900)
+# Deliveries planned this long ago and never claimed (their task was lost) are queued again.
+PAPERBOY_SEND_REQUEUE_AFTER = envint("PAPERBOY_SEND_REQUEUE_AFTER", 1800)
+# Confirmation links work this many days; signups never confirmed are deleted after it.
+PAPERBOY_CONFIRM_MAX_AGE_DAYS = envint("PAPERBOY_CONFIRM_MAX_AGE_DAYS", 7)
+# Public forms (signup, a fresh confirmation link, "email me my link"): a form sent back
+# faster than this many seconds after it was shown is treated as a bot's (no error shown,
+# nothing done); posts per client IP and per email address (django-ratelimit rates);
+# confirmation emails to one address per day.
+PAPERBOY_MIN_SUBMIT_SECONDS = envint("PAPERBOY_MIN_SUBMIT_SECONDS", 2)
+PAPERBOY_FORM_RATE_PER_IP = envstr("PAPERBOY_FORM_RATE_PER_IP", "20/h")
+PAPERBOY_FORM_RATE_PER_ADDRESS = envstr("PAPERBOY_FORM_RATE_PER_ADDRESS", "5/h")
+PAPERBOY_CONFIRMATIONS_PER_DAY = envint("PAPERBOY_CONFIRMATIONS_PER_DAY", 3)
 # Sources: where they are and how politely to ask (seconds between requests).
 PAPERBOY_HF_API_URL = envstr("PAPERBOY_HF_API_URL", "https://huggingface.co/api/daily_papers")
 PAPERBOY_HF_MIN_INTERVAL = float(envstr("PAPERBOY_HF_MIN_INTERVAL", "1.0"))
@@ -228,6 +255,14 @@ PAPERBOY_ARXIV_CATEGORIES = envlist(
 )
 
 # Auth, i18n, static ------------------------------------------------------------------
+# Failed admin logins allowed per client IP and per username in a window, as
+# COUNT/PERIOD with a period in s, m, h or d ("10/15m": 10 every 15 minutes); then 429.
+PAPERBOY_ADMIN_LOGIN_RATE = envstr("PAPERBOY_ADMIN_LOGIN_RATE", "10/15m")
+if not re.fullmatch(r"[1-9][0-9]*/([1-9][0-9]*)?[smhd]", PAPERBOY_ADMIN_LOGIN_RATE):
+    raise ConfigError(
+        "PAPERBOY_ADMIN_LOGIN_RATE must be COUNT/PERIOD such as 10/15m or 20/h, "
+        f"not {PAPERBOY_ADMIN_LOGIN_RATE!r}"
+    )
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -255,6 +290,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# A form sent without its CSRF cookie or token: a page that says what to do, still 403.
+CSRF_FAILURE_VIEW = "newsletter.views.csrf_failure"
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31536000)
@@ -264,6 +301,8 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
     if envbool("DJANGO_BEHIND_PROXY", True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+        # Rate limits per client IP: the address the proxy saw, not the proxy's own.
+        RATELIMIT_IP_META_KEY = "newsletter.abuse.client_ip"
         SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
 
 LOGGING = {

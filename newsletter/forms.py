@@ -1,29 +1,209 @@
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from django import forms
-from email_validator import EmailNotValidError, validate_email
+from django.forms.boundfield import BoundWidget
+from django.forms.renderers import BaseRenderer
+from django.utils import timezone
+from django.utils.choices import CallableChoiceIterator
+from django.utils.safestring import SafeString
 
-from newsletter.models import Topic
+from newsletter.abuse import AddressField, GuardedForm
+from newsletter.models import Subscriber, known_timezones
+from newsletter.subscriptions import Preferences
+
+TIMEZONES = [(name, name.replace("_", " ")) for name in sorted(known_timezones())]
+WEEKDAYS = list(
+    enumerate(["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"])
+)
 
 
-class SignupForm(forms.Form):
-    email = forms.EmailField(
-        max_length=254,
-        label="Email address",
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.org"}),
-    )
-    topics = forms.ModelMultipleChoiceField(
-        queryset=Topic.objects.all(),
+# As an iterator, the ~600 choices are walked only when they are rendered, not each time
+# a form is built (every signup post builds one).
+ZONE_CHOICES = CallableChoiceIterator(lambda: TIMEZONES)
+
+
+class ZoneSelect(forms.Select):
+    """The time zone list. Django renders each of its ~600 options through a template,
+    about 20 ms a page (most of the front page's time); the list never changes while the
+    process runs, so each process keeps its 64 latest renderings, per selected zone and
+    attributes. A value that is no zone selects nothing, as it would anyway."""
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, choices=ZONE_CHOICES)
+
+    def render(
+        self,
+        name: str,
+        value: Any,
+        attrs: dict[str, Any] | None = None,
+        renderer: BaseRenderer | None = None,
+    ) -> SafeString:
+        zone = value if isinstance(value, str) and value in known_timezones() else None
+        final_attrs = tuple(self.build_attrs(self.attrs, attrs).items())
+        return _zone_select(name, zone, final_attrs, renderer)
+
+
+@functools.lru_cache(maxsize=64)
+def _zone_select(
+    name: str, zone: str | None, attrs: tuple[tuple[str, Any], ...], renderer: BaseRenderer | None
+) -> SafeString:
+    return forms.Select(choices=ZONE_CHOICES).render(name, zone, dict(attrs), renderer)
+
+
+class PreferenceFields(forms.ModelForm):
+    """The preferences and their checks, shared by the signup form and the manage page."""
+
+    authors_text = forms.CharField(
+        label="Authors to follow",
         required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="Pick none to get the day's top trending papers.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One name per line, as written on arXiv.",
+        max_length=2000,
     )
-    # Honeypot: people never see it, naive bots fill it in.
-    website = forms.CharField(required=False, label="Leave this empty")
 
-    def clean_email(self) -> str:
-        try:
-            result = validate_email(self.cleaned_data["email"], check_deliverability=False)
-        except EmailNotValidError as exc:
-            raise forms.ValidationError(str(exc)) from None
-        return result.normalized.lower()
+    class Meta:
+        model = Subscriber
+        fields = [
+            "topics",
+            "keywords",
+            "frequency",
+            "weekly_day",
+            "send_hour",
+            "timezone",
+            "max_papers",
+        ]
+        widgets = {
+            "topics": forms.CheckboxSelectMultiple,
+            "keywords": forms.Textarea(attrs={"rows": 3}),
+            "weekly_day": forms.Select(choices=WEEKDAYS),
+            "send_hour": forms.Select(choices=[(h, f"{h:02d}:00") for h in range(24)]),
+            "timezone": ZoneSelect(),
+        }
+        labels = {
+            "keywords": "Your interests",
+            "weekly_day": "Weekly digest day",
+            "send_hour": "Send at (your local time)",
+            "timezone": "Time zone",
+            "max_papers": "Papers per digest",
+        }
+        help_texts = {
+            "keywords": 'Keywords or a sentence, comma-separated: "KV cache, speculative '
+            'decoding" or "making LLMs cheaper to run on small devices".',
+        }
+
+    def clean_authors_text(self) -> list[str]:
+        names = [" ".join(n.split()) for n in self.cleaned_data["authors_text"].splitlines()]
+        names = [n for n in names if n]
+        if len(names) > 50:
+            raise forms.ValidationError("Follow at most 50 authors.")
+        if any(len(n) > 100 for n in names):
+            raise forms.ValidationError("An author's name is at most 100 characters.")
+        return list(dict.fromkeys(names))
+
+    def clean_keywords(self) -> str:
+        text = self.cleaned_data["keywords"]
+        if len(text) > 1000:
+            raise forms.ValidationError("Keep your interests under 1,000 characters.")
+        return text.strip()
+
+    def topic_groups(self) -> list[tuple[str, list[BoundWidget]]]:
+        """The topic checkboxes grouped by area, in catalogue order."""
+        groups: dict[str, list[BoundWidget]] = {}
+        for choice in self["topics"]:
+            topic = choice.data["value"].instance
+            groups.setdefault(topic.area or "Other", []).append(choice)
+        return list(groups.items())
+
+
+class PreferencesForm(PreferenceFields):
+    """Everything a reader can change through their manage link."""
+
+    field_order = ["topics", "keywords", "authors_text", "frequency", "weekly_day"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["frequency"].label = "How often"
+        self.fields["weekly_day"].help_text = "For a weekly digest only."
+        self.fields["send_hour"].help_text = ""
+        self.fields["timezone"].label = "Time zone"
+        self.fields["max_papers"].help_text = "1 to 50."
+        if not self.is_bound:
+            self.initial["authors_text"] = "\n".join(self.instance.authors)
+
+    def save(self, commit: bool = True) -> Subscriber:
+        """Writes only the preferences: a status or token version changed meanwhile (a
+        bounce, "sign out my links") is never overwritten with the one read earlier."""
+        self.instance.authors = self.cleaned_data["authors_text"]
+        self.instance.updated = timezone.now()
+        if not commit:
+            return super().save(commit=False)
+        fields = [f for f in self._meta.fields or () if f != "topics"]
+        self.instance.save(update_fields=[*fields, "authors", "updated"])
+        self._save_m2m()  # type: ignore[attr-defined]
+        return self.instance
+
+
+# Posted without them (an old page, a script), these get the model's defaults.
+OPTIONAL_ON_SIGNUP = ("frequency", "weekly_day", "send_hour", "timezone", "max_papers")
+
+
+class SignupForm(GuardedForm, PreferenceFields):
+    """The public signup form: an address and every preference, a honeypot and a stamp.
+
+    It never saves: ``preferences()`` goes to ``subscriber_signup``, which stores them
+    for a new address only. The model's checks on the address (unique) are left out, so
+    the form says nothing about whether an address is subscribed.
+    """
+
+    email = AddressField()
+
+    field_order = ["email", "topics", "keywords", "authors_text", "frequency", "weekly_day"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in OPTIONAL_ON_SIGNUP:
+            self.fields[name].required = False
+        frequency = self.fields["frequency"]
+        frequency.label = "How often"
+        frequency.widget = forms.RadioSelect(choices=Subscriber.Frequency.choices)
+        self.fields["weekly_day"].help_text = "For a weekly digest only."
+        if not self.is_bound:
+            # The browser's own zone is picked by a script (static/paperboy/timezone.js)
+            # on a fresh form; without it, the reader picks one from the list.
+            self.fields["timezone"].widget.attrs["data-detect-timezone"] = "true"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # Sent back empty (a cleared number box, a script), an optional preference gets
+        # the model's default as if it had not been sent: never a blank time zone or
+        # frequency, never a NULL that makes the signup fail unseen.
+        for name in OPTIONAL_ON_SIGNUP:
+            if cleaned.get(name) in self.fields[name].empty_values:
+                cleaned.pop(name, None)
+        return cleaned
+
+    def preferences(self) -> Preferences:
+        """After is_valid(): what a new subscriber starts with."""
+        subscriber = self.instance  # the model's defaults for anything not posted
+        return Preferences(
+            keywords=subscriber.keywords,
+            authors=self.cleaned_data["authors_text"],
+            frequency=subscriber.frequency,
+            weekly_day=subscriber.weekly_day,
+            send_hour=subscriber.send_hour,
+            timezone=subscriber.timezone,
+            max_papers=subscriber.max_papers,
+        )
+
+
+class ResendConfirmationForm(GuardedForm):
+    """The button on an expired confirmation link's page: nothing but the guards."""
+
+
+class LinkRequestForm(GuardedForm):
+    """ "Email me my link": an address (plus the honeypot and stamp of every public form)."""
+
+    email = AddressField()

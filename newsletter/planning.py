@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -434,13 +435,10 @@ def _insert_items(rows: Iterable[tuple[int, int, int, int, float, str]]) -> None
     )
 
 
-STALE_AFTER = timedelta(minutes=30)
-
-
 def stale_planned_ids(now: datetime | None = None) -> Iterable[int]:
     """Deliveries still planned long after planning: their send task was lost (a broker
     restart, a purged queue). Sending them again is safe: sending claims first."""
-    cutoff = (now or timezone.now()) - STALE_AFTER
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.PAPERBOY_SEND_REQUEUE_AFTER)
     return (
         Delivery.objects.filter(status=Delivery.Status.PLANNED, created__lt=cutoff)
         .order_by("pk")

@@ -2,23 +2,35 @@
 
 A delivery is claimed with a conditional UPDATE (planned -> sending) before anything
 is sent, so duplicate beats, retries and parallel workers never mail anyone twice.
+A send whose outcome is unknown (the request went out, no answer came back) is marked
+``unknown`` rather than retried or failed: the provider's webhook or an admin settles it.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import smtplib
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
+import requests
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import get_connection
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
-from newsletter.emails import digest_message
-from newsletter.models import Delivery, Subscriber
+from newsletter.emails import RankedItem, digest_message, paper_context
+from newsletter.models import Delivery, DeliveryItem, Subscriber
+from newsletter.smtp import OutcomeUnknown
+from papers.models import Paper
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +43,15 @@ class TransientSendError(Exception):
 class SendCounts:
     sent: int = 0
     failed: int = 0
+    unknown: int = 0
     not_claimed: int = 0
     retry_ids: list[int] = field(default_factory=list)
+
+
+def is_unknown_outcome(exc: Exception) -> bool:
+    """The request reached the provider and the answer was lost: an API read timeout
+    (anymail's error is also the requests exception), or SMTP after the message's end."""
+    return isinstance(exc, OutcomeUnknown | requests.ReadTimeout)
 
 
 def is_transient(exc: Exception) -> bool:
@@ -51,27 +70,76 @@ def is_transient(exc: Exception) -> bool:
     return isinstance(exc, OSError)
 
 
+# Table names come from the models, values are parameters.
+CLAIM_SQL = f"""
+    UPDATE {Delivery._meta.db_table}
+       SET status = %s, attempts = attempts + 1, claimed_at = %s
+     WHERE id = %s AND status = %s
+       AND subscriber_id IN (SELECT id FROM {Subscriber._meta.db_table} WHERE status = %s)
+"""  # noqa: S608 (the ORM's update() with this filter, not compiled for every message)
+SENT_SQL = f"""
+    UPDATE {Delivery._meta.db_table}
+       SET status = %s, sent_at = %s, message_id = %s, provider_id = %s, error = ''
+     WHERE id = %s AND status = %s
+"""  # noqa: S608
+
+
 def delivery_claim(*, delivery_id: int) -> bool:
     """Move a planned delivery to sending; True only for the one caller that did."""
-    return (
-        Delivery.objects.filter(
-            id=delivery_id,
-            status=Delivery.Status.PLANNED,
-            subscriber__status=Subscriber.Status.ACTIVE,
-        ).update(
-            status=Delivery.Status.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()
-        )
-        == 1
-    )
+    params: list[Any] = [Delivery.Status.SENDING, timezone.now(), delivery_id]
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, [*params, Delivery.Status.PLANNED, Subscriber.Status.ACTIVE])
+        return cursor.rowcount == 1
+
+
+def _mark_sent(delivery_id: int, message_id: str, provider_id: str) -> None:
+    params: list[Any] = [Delivery.Status.SENT, timezone.now(), message_id, provider_id[:255]]
+    with connection.cursor() as cursor:
+        cursor.execute(SENT_SQL, [*params, delivery_id, Delivery.Status.SENDING])
+
+
+def send_slot(
+    *,
+    rate: float | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Wait until one more message may go out, so that all workers together send at
+    most ``rate`` messages a second (PAPERBOY_SEND_RATE; 0 means no limit).
+
+    A counter per one-second window in the shared cache (an atomic INCR on Redis); a
+    worker that finds the window full sleeps until the next. Returns seconds waited.
+    """
+    rate = settings.PAPERBOY_SEND_RATE if rate is None else rate
+    if rate <= 0:
+        return 0.0
+    window = max(1.0, 1.0 / rate)
+    allowance = max(1, int(rate * window))
+    waited = 0.0
+    while True:
+        now = clock()
+        slot = int(now // window)
+        key = f"send-rate:{window:g}:{slot}"
+        cache.add(key, 0, timeout=int(window * 2) + 2)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window's key expired between add and incr
+            continue
+        if count <= allowance:
+            return waited
+        pause = (slot + 1) * window - now + random.uniform(0, 0.005)
+        sleep(pause)
+        waited += pause
 
 
 def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
     """Send a chunk of planned deliveries over one provider connection.
 
-    1. Claim each delivery; skip those another worker has (or that were suppressed).
-    2. Render and send it; record the Message-ID and the provider's id.
+    1. Load the chunk's readers and items (two queries for the whole chunk).
+    2. For each delivery: wait for a send slot, claim it (skip those another worker
+       has, or whose reader left), render and send it, record the Message-ID.
     3. A transient error puts the delivery back to planned and lists it for a retry;
-       a permanent one marks it failed with the reason.
+       a permanent one marks it failed with the reason; a lost answer marks it unknown.
     """
     counts = SendCounts()
     connection = get_connection(fail_silently=False)
@@ -83,14 +151,32 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
         log.warning("mail connection failed, %d deliveries wait: %r", len(delivery_ids), exc)
         counts.retry_ids = list(delivery_ids)
         return counts
+    papers: dict[int, dict[str, Any]] = {}
+    deliveries = _chunk(delivery_ids, papers)
+    # A sent message is recorded in the same transaction as the next claim: one commit
+    # per message, and still nothing claimed unrecorded beyond the one in flight.
+    unrecorded: Callable[[], object] | None = None
     try:
         for delivery_id in delivery_ids:
-            if not delivery_claim(delivery_id=delivery_id):
+            delivery = deliveries.get(delivery_id)
+            if delivery is None or delivery.status != Delivery.Status.PLANNED:
+                counts.not_claimed += 1
+                continue
+            if unrecorded and settings.PAPERBOY_SEND_RATE > 0:  # send_slot may sleep
+                _record(unrecorded)
+                unrecorded = None
+            send_slot()
+            with transaction.atomic():
+                _record(unrecorded)
+                unrecorded = None
+                claimed = delivery_claim(delivery_id=delivery_id)
+            if not claimed:
                 counts.not_claimed += 1
                 _skip_if_inactive(delivery_id)
                 continue
-            _send_one(delivery_id, connection, counts)
+            unrecorded = _send_one(delivery, connection, counts, papers)
     finally:
+        _record(unrecorded)
         try:
             connection.close()
         except Exception:  # a dead connection cannot be closed politely
@@ -98,14 +184,34 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
     return counts
 
 
-STUCK_AFTER = timedelta(minutes=15)  # far beyond a chunk's hard time limit
+def _chunk(delivery_ids: list[int], papers: dict[int, dict[str, Any]]) -> dict[int, Delivery]:
+    """The chunk's deliveries with their readers and ranked items, in three queries;
+    each distinct paper is loaded and prepared once into ``papers``."""
+    deliveries = {
+        d.pk: d for d in Delivery.objects.filter(pk__in=delivery_ids).select_related("subscriber")
+    }
+    for delivery in deliveries.values():
+        delivery.ranked_items = []  # type: ignore[attr-defined]
+    items = (
+        DeliveryItem.objects.filter(delivery_id__in=deliveries)
+        .order_by("delivery_id", "rank")
+        .values_list("delivery_id", "paper_id", "rank", "reason")
+    )
+    for delivery_id, paper_id, rank, reason in items:
+        ranked = RankedItem(paper_id=paper_id, rank=rank, reason=reason)
+        deliveries[delivery_id].ranked_items.append(ranked)  # type: ignore[attr-defined]
+    needed = {i.paper_id for d in deliveries.values() for i in d.ranked_items}  # type: ignore[attr-defined]
+    for paper in Paper.objects.filter(pk__in=needed - papers.keys()):
+        papers[paper.pk] = paper_context(paper)
+    return deliveries
 
 
 def deliveries_recover(*, now: datetime | None = None) -> list[int]:
     """Deliveries a worker claimed and never finished (it died mid-chunk): back to
     planned, to be sent again. One may have gone out just before the worker died, so
-    at most the messages in flight at that moment can arrive twice."""
-    cutoff = (now or timezone.now()) - STUCK_AFTER
+    at most the messages in flight at that moment can arrive twice.
+    PAPERBOY_SEND_STUCK_AFTER (15 minutes) is far beyond a chunk's hard time limit."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.PAPERBOY_SEND_STUCK_AFTER)
     stuck = list(
         Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=cutoff)
         .order_by("pk")
@@ -119,6 +225,27 @@ def deliveries_recover(*, now: datetime | None = None) -> list[int]:
     return stuck
 
 
+RETRYABLE = (Delivery.Status.FAILED, Delivery.Status.UNKNOWN)
+RESENDABLE = (Delivery.Status.SENT, Delivery.Status.FAILED, Delivery.Status.UNKNOWN)
+
+
+def deliveries_requeue(*, delivery_ids: list[int], statuses: tuple[str, ...]) -> list[int]:
+    """An admin's retry (failed, unknown) or resend (also sent): back to planned, for the
+    caller to enqueue. Deliveries in other states, or whose reader is no longer active,
+    are left alone. Returns the ids that were requeued."""
+    ids = list(
+        Delivery.objects.filter(
+            pk__in=delivery_ids,
+            status__in=statuses,
+            subscriber__status=Subscriber.Status.ACTIVE,
+        ).values_list("pk", flat=True)
+    )
+    Delivery.objects.filter(pk__in=ids, status__in=statuses).update(
+        status=Delivery.Status.PLANNED, error="requeued by an admin"
+    )
+    return ids
+
+
 def _skip_if_inactive(delivery_id: int) -> None:
     """A reader who left (or bounced) between planning and sending gets nothing."""
     Delivery.objects.filter(id=delivery_id, status=Delivery.Status.PLANNED).exclude(
@@ -126,36 +253,46 @@ def _skip_if_inactive(delivery_id: int) -> None:
     ).update(status=Delivery.Status.SKIPPED, error="the reader was no longer active")
 
 
-def _send_one(delivery_id: int, connection: object, counts: SendCounts) -> None:
-    delivery = Delivery.objects.select_related("subscriber").get(id=delivery_id)
-    message = digest_message(delivery)
+def _record(write: Callable[[], object] | None) -> None:
+    if write is not None:
+        write()
+
+
+def _send_one(
+    delivery: Delivery, connection: object, counts: SendCounts, papers: dict[int, dict[str, Any]]
+) -> Callable[[], object] | None:
+    """Send one claimed delivery. Failures are written at once; a success returns the
+    write that records it, for the caller to commit with the next claim."""
+    pending = Delivery.objects.filter(id=delivery.pk, status=Delivery.Status.SENDING)
     try:
+        # Inside the try: a digest that cannot be built fails alone, not the whole chunk.
+        message = digest_message(delivery, papers=papers)
         message.connection = connection  # type: ignore[assignment]
         message.send()
     except Exception as exc:
-        if is_transient(exc):
-            log.warning("delivery %s: transient error, will retry: %r", delivery_id, exc)
-            Delivery.objects.filter(id=delivery_id, status=Delivery.Status.SENDING).update(
-                status=Delivery.Status.PLANNED, error=f"retrying after: {exc!r}"[:2000]
+        if is_unknown_outcome(exc):
+            log.warning("delivery %s: outcome unknown: %r", delivery.pk, exc)
+            pending.update(
+                status=Delivery.Status.UNKNOWN,
+                message_id=delivery.message_id,
+                error=f"outcome unknown, waiting for the provider or an admin: {exc!r}"[:2000],
             )
-            counts.retry_ids.append(delivery_id)
+            counts.unknown += 1
             _reopen(connection)
-            return
-        log.warning("delivery %s failed: %r", delivery_id, exc)
-        Delivery.objects.filter(id=delivery_id).update(
-            status=Delivery.Status.FAILED, error=repr(exc)[:2000]
-        )
-        counts.failed += 1
-        return
+        elif is_transient(exc):
+            log.warning("delivery %s: transient error, will retry: %r", delivery.pk, exc)
+            pending.update(status=Delivery.Status.PLANNED, error=f"retrying after: {exc!r}"[:2000])
+            counts.retry_ids.append(delivery.pk)
+            _reopen(connection)
+        else:
+            log.warning("delivery %s failed: %r", delivery.pk, exc)
+            pending.update(status=Delivery.Status.FAILED, error=repr(exc)[:2000])
+            counts.failed += 1
+        return None
     status = getattr(message, "anymail_status", None)
-    Delivery.objects.filter(id=delivery_id).update(
-        status=Delivery.Status.SENT,
-        sent_at=timezone.now(),
-        message_id=delivery.message_id,
-        provider_id=(getattr(status, "message_id", None) or "")[:255],
-        error="",
-    )
     counts.sent += 1
+    provider_id = getattr(status, "message_id", None) or ""
+    return partial(_mark_sent, delivery.pk, delivery.message_id, provider_id)
 
 
 def _reopen(connection: object) -> None:

@@ -17,10 +17,14 @@ from newsletter.sending import deliveries_recover, deliveries_send, is_transient
 MAX_SEND_RETRIES = 8
 
 
-def backoff(retries: int) -> int:
-    """Exponential backoff with full jitter, capped at 10 minutes: always far below the
-    broker's visibility timeout (one hour)."""
-    return random.randint(1, min(600, 15 * 2**retries))
+MAX_BACKOFF = 600
+
+
+def backoff(retries: int) -> float:
+    """Exponential backoff with full jitter (PAPERBOY_SEND_RETRY_BASE seconds, doubling),
+    capped at 10 minutes: always far below the broker's visibility timeout (one hour)."""
+    ceiling = min(MAX_BACKOFF, settings.PAPERBOY_SEND_RETRY_BASE * 2**retries)
+    return random.uniform(ceiling / 10, ceiling)
 
 
 def enqueue_sends(delivery_ids: list[int]) -> int:
@@ -37,7 +41,12 @@ def send_deliveries(self: Task, delivery_ids: list[int]) -> dict[str, int]:
     counts = deliveries_send(delivery_ids=delivery_ids)
     if counts.retry_ids and not settings.CELERY_TASK_ALWAYS_EAGER:
         raise self.retry(args=(counts.retry_ids,), countdown=backoff(self.request.retries))
-    return {"sent": counts.sent, "failed": counts.failed, "retry": len(counts.retry_ids)}
+    return {
+        "sent": counts.sent,
+        "failed": counts.failed,
+        "unknown": counts.unknown,
+        "retry": len(counts.retry_ids),
+    }
 
 
 def enqueue_plans(digest_date: date, subscribers: QuerySet[Subscriber]) -> int:
@@ -54,19 +63,20 @@ def enqueue_plans(digest_date: date, subscribers: QuerySet[Subscriber]) -> int:
 @shared_task(acks_late=True)
 def plan_due_digests() -> dict[str, int]:
     """Beat, every few minutes: fan out planning for the readers whose local send hour
-    has come, and re-queue deliveries left planned by a lost task."""
+    has come."""
     chunks = sum(enqueue_plans(day, subscribers) for day, subscribers in due_now())
-    stale = list(stale_planned_ids())
-    enqueue_sends(stale)
-    return {"plan_chunks": chunks, "stale_requeued": len(stale)}
+    return {"plan_chunks": chunks}
 
 
 @shared_task(acks_late=True)
-def recover_stuck_deliveries() -> dict[str, int]:
-    """Beat, every 10 minutes: deliveries a dead worker left in sending go back out."""
-    ids = deliveries_recover()
-    enqueue_sends(ids)
-    return {"recovered": len(ids)}
+def recover_deliveries() -> dict[str, int]:
+    """Beat, every few minutes: deliveries a dead worker left in sending, and planned
+    ones whose send task was lost (a broker restart, a purged queue), go back out.
+    Sending claims first, so a delivery queued twice is still sent once."""
+    stuck = deliveries_recover()
+    stale = [pk for pk in stale_planned_ids() if pk not in set(stuck)]
+    enqueue_sends(stuck + stale)
+    return {"recovered": len(stuck), "requeued": len(stale)}
 
 
 @shared_task(acks_late=True)
@@ -85,6 +95,42 @@ def send_confirmation(self: Task, subscriber_id: int) -> None:
 
     try:
         confirmation_send(subscriber_id=subscriber_id)
+    except Exception as exc:
+        if is_transient(exc) and not settings.CELERY_TASK_ALWAYS_EAGER:
+            raise self.retry(countdown=backoff(self.request.retries)) from exc
+        raise
+
+
+@shared_task(acks_late=True)
+def expire_pending_signups() -> dict[str, int]:
+    """Beat, daily: signups never confirmed within PAPERBOY_CONFIRM_MAX_AGE_DAYS are
+    deleted (their link has expired; signing up again starts afresh)."""
+    from newsletter.subscriptions import pending_expire
+
+    return {"deleted": pending_expire()}
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def send_manage_link(self: Task, subscriber_id: int, signed_out: bool = False) -> None:
+    """The reader's manage link: asked for on the "email me my link" form, or the new
+    one after "sign out my links"."""
+    from newsletter.account import manage_link_send
+
+    try:
+        manage_link_send(subscriber_id=subscriber_id, signed_out=signed_out)
+    except Exception as exc:
+        if is_transient(exc) and not settings.CELERY_TASK_ALWAYS_EAGER:
+            raise self.retry(countdown=backoff(self.request.retries)) from exc
+        raise
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def send_resubscribe_link(self: Task, subscriber_id: int) -> None:
+    """A fresh opt-in for a bounced or complained reader who asked for one."""
+    from newsletter.account import resubscribe_link_send
+
+    try:
+        resubscribe_link_send(subscriber_id=subscriber_id)
     except Exception as exc:
         if is_transient(exc) and not settings.CELERY_TASK_ALWAYS_EAGER:
             raise self.retry(countdown=backoff(self.request.retries)) from exc

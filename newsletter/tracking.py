@@ -28,7 +28,9 @@ from newsletter.models import Delivery, EmailEvent, Subscriber
 
 log = logging.getLogger(__name__)
 
-ACTIVE_OR_PENDING = (Subscriber.Status.ACTIVE, Subscriber.Status.PENDING)
+# Readers a bounce or complaint suppresses (a paused reader too: resuming must not
+# start mail to an address that bounced).
+SUPPRESSIBLE = (Subscriber.Status.ACTIVE, Subscriber.Status.PENDING, Subscriber.Status.PAUSED)
 
 
 def _soft_payload(raw: object) -> bool:
@@ -68,8 +70,11 @@ def event_record(*, event: AnymailTrackingEvent, esp_name: str) -> EmailEvent | 
     delivery = _delivery_of(event)
     recipient = (event.recipient or "").strip().lower()[:254]
     subscriber = (
-        delivery.subscriber if delivery else Subscriber.objects.filter(email=recipient).first()
+        delivery.subscriber if delivery else Subscriber.objects.with_email(recipient).first()
     )
+    erased = subscriber is not None and subscriber.status == Subscriber.Status.DELETED
+    if erased:  # a late event about a reader who deleted their data: keep the count only
+        recipient = ""
     try:
         with transaction.atomic():
             stored = EmailEvent.objects.create(
@@ -80,14 +85,32 @@ def event_record(*, event: AnymailTrackingEvent, esp_name: str) -> EmailEvent | 
                 delivery=delivery,
                 subscriber=subscriber,
                 timestamp=event.timestamp or timezone.now(),
-                description=str(event.description or event.mta_response or "")[:2000],
-                payload=event.esp_event if isinstance(event.esp_event, dict) else {},
+                description=""
+                if erased
+                else str(event.description or event.mta_response or "")[:2000],
+                payload=event.esp_event if isinstance(event.esp_event, dict) and not erased else {},
             )
     except IntegrityError:
         return None  # the provider sent it again
+    if delivery is not None:
+        _settle(delivery, str(event.event_type), stored.description)
     if subscriber is not None:
         _act(subscriber, event, esp_name)
     return stored
+
+
+# What an event says about a delivery whose send outcome was unknown (timed out after
+# the request went out): the provider either has the message or refused it.
+ARRIVED = {"queued", "sent", "delivered", "deferred", "opened", "clicked", "complained"}
+REFUSED = {"rejected", "failed", "bounced"}
+
+
+def _settle(delivery: Delivery, event_type: str, description: str) -> None:
+    unknown = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.UNKNOWN)
+    if event_type in ARRIVED:
+        unknown.update(status=Delivery.Status.SENT, sent_at=timezone.now(), error="")
+    elif event_type in REFUSED:
+        unknown.update(status=Delivery.Status.FAILED, error=f"{event_type}: {description}"[:2000])
 
 
 def _act(subscriber: Subscriber, event: AnymailTrackingEvent, esp_name: str) -> None:
@@ -106,7 +129,7 @@ def _act(subscriber: Subscriber, event: AnymailTrackingEvent, esp_name: str) -> 
         suppress = Subscriber.Status.BOUNCED
     if suppress is None:
         return
-    updated = Subscriber.objects.filter(pk=subscriber.pk, status__in=ACTIVE_OR_PENDING).update(
+    updated = Subscriber.objects.filter(pk=subscriber.pk, status__in=SUPPRESSIBLE).update(
         status=suppress, updated=timezone.now()
     )
     if updated:

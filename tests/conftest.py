@@ -1,14 +1,18 @@
 """The named cast and shared fixtures.
 
-Tests that need PostgreSQL, Redis or a Celery worker skip with a reason when
+Tests that need PostgreSQL, Redis, a Celery worker or Chromium skip with a reason when
 TEST_DATABASE_URL / REDIS_URL do not point at live servers, and fail instead under CI=true.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import random
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,6 +37,10 @@ FIXTURES = SHARED / "fixtures"
 NEW_SCHEMA = FIXTURES / "hf_daily_papers_2026-01-05.json"
 OLD_SCHEMA = FIXTURES / "hf_daily_papers_2025-02-03_older_schema.json"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = Path("/usr/bin/chromium")
+
+# aiosmtpd logs every SMTP command at INFO: a failing test's report would drown in it.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def need(condition: bool, reason: str) -> None:
@@ -58,6 +66,12 @@ def need_redis() -> None:
         except redis.RedisError:
             url = ""
     need(bool(url), "REDIS_URL does not point at a live Redis server")
+
+
+def need_chromium() -> str:
+    """The Debian package's browser: Playwright's own download does not work here."""
+    need(CHROMIUM.exists(), f"{CHROMIUM} is not installed (apt-get install chromium)")
+    return str(CHROMIUM)
 
 
 def need_shared(path: Path) -> Path:
@@ -124,10 +138,18 @@ def carol(db: None) -> Subscriber:
 
 @dataclass
 class Inbox:
-    """What the SMTP server accepted, plus what it should refuse (code by recipient)."""
+    """What the SMTP server accepted, plus the faults it should play: a code to refuse a
+    recipient with, a share of messages to defer (421/451), recipients whose answer never
+    comes in time (the message is kept: the sender cannot know), a pause per message."""
 
     messages: list[EmailMessage] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
+    defer_share: float = 0.0
+    deferred: int = 0
+    stall: dict[str, float] = field(default_factory=dict)
+    pause: float = 0.0
+    arrived: list[float] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(8058))
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -138,9 +160,23 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.pause:
+            await asyncio.sleep(self.pause)
+        if self.defer_share and self.rng.random() < self.defer_share:
+            self.deferred += 1
+            return self.rng.choice(
+                ["421 4.7.0 Too many messages, slow down", "451 4.3.0 Try again later"]
+            )
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         self.messages.append(message)
+        self.arrived.append(time.time())
+        stall = max((self.stall.get(to, 0.0) for to in envelope.rcpt_tos), default=0.0)
+        if stall:
+            await asyncio.sleep(stall)
         return "250 Message accepted for delivery"
+
+    def recipients(self) -> Counter[str]:
+        return Counter(str(m["To"]) for m in self.messages)
 
     def wait_for(self, count: int, timeout: float = 60) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout

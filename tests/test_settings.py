@@ -103,7 +103,7 @@ def test_email_url_configures_smtp() -> None:
     env = {"EMAIL_PROVIDER": "smtp", "EMAIL_URL": "smtp://me%40x.org:p%2Fw@mail.x.org:587?tls=1"}
     result = manage("shell", "-v", "0", "-c", code, env=env)
     assert result.stdout.split() == [
-        "django.core.mail.backends.smtp.EmailBackend",
+        "newsletter.smtp.EmailBackend",
         "mail.x.org",
         "587",
         "me@x.org",

@@ -90,3 +90,60 @@ def count_queries() -> Iterator[QueryCounter]:
     counter = QueryCounter()
     with connection.execute_wrapper(counter):
         yield counter
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(patterns: dict[str, str]) -> dict[str, dict[int, float]]:
+    """CPU seconds used so far by every live process whose command line contains one of
+    the patterns, per pattern name and pid (Linux /proc; empty elsewhere)."""
+    found: dict[str, dict[int, float]] = {name: {} for name in patterns}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        for name, pattern in patterns.items():
+            if pattern in cmdline:
+                found[name][int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+                break
+    return found
+
+
+def cpu_used(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> dict[str, float]:
+    """CPU seconds per pattern name between two process_cpu() snapshots."""
+    return {
+        name: sum(seconds - before[name].get(pid, 0.0) for pid, seconds in pids.items())
+        for name, pids in after.items()
+    }
+
+
+def weekly_readers(count: int, interests: list[str], *, seed: int = 7) -> None:
+    """``count`` active Monday readers with 1-5 random topics and one of ``interests``
+    each (bulk-created: two queries per batch)."""
+    import random
+
+    from newsletter.models import Subscriber, Topic
+
+    rng = random.Random(seed)
+    topics = list(Topic.objects.all())
+    subs = Subscriber.objects.bulk_create(
+        Subscriber(
+            email=f"reader{n}@example.org",
+            status="active",
+            frequency="weekly",
+            weekly_day=0,
+            keywords=rng.choice(interests),
+        )
+        for n in range(count)
+    )
+    through = Subscriber.topics.through
+    through.objects.bulk_create(
+        through(subscriber_id=s.pk, topic_id=t.pk)
+        for s in subs
+        for t in rng.sample(topics, rng.randint(1, 5))
+    )

@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import kombu.pools
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -45,15 +47,32 @@ def broker(services: None) -> Iterator[str]:
         timeout=60,
         check=True,
     )
+    flush_redis(url)
     try:
         yield url
     finally:
+        flush_redis(url)  # a killed worker's unacknowledged tasks must not outlive the test
         app.conf.update(task_always_eager=saved[0], broker_url=saved[1])
         settings.CELERY_TASK_ALWAYS_EAGER = True
-        pool = getattr(app, "_pool", None)
-        if pool is not None:
-            pool.force_close_all()
-            setattr(app, "_pool", None)  # noqa: B010
+        reset_connections()
+
+
+def reset_connections() -> None:
+    """Drop this process's broker connections (the broker moved or restarted)."""
+    pool = getattr(app, "_pool", None)
+    if pool is not None:
+        pool.force_close_all()
+        setattr(app, "_pool", None)  # noqa: B010
+    app.amqp._producer_pool = None  # type: ignore[attr-defined]
+    kombu.pools.reset()
+
+
+def flush_redis(url: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
 
 
 def worker_env(extra: dict[str, str]) -> dict[str, str]:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import date
 from email.message import EmailMessage
+from typing import Any
 
 import httpx
 import pytest
@@ -30,10 +32,14 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     return text.get_content(), html.get_content()
 
 
-def csrf(page: httpx.Response) -> str:
-    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+def hidden(page: httpx.Response, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]+)"', page.text)
     assert match
     return match.group(1)
+
+
+def csrf(page: httpx.Response) -> str:
+    return hidden(page, "csrfmiddlewaretoken")
 
 
 def test_sign_up_confirm_receive_a_digest_and_unsubscribe(
@@ -41,7 +47,9 @@ def test_sign_up_confirm_receive_a_digest_and_unsubscribe(
     smtp_server: tuple[Inbox, int],
     start_worker: Callable[..., subprocess.Popen[bytes]],
     sample_week: list[Paper],
+    settings: Any,
 ) -> None:
+    settings.PAPERBOY_MIN_SUBMIT_SECONDS = 0  # this reader fills the form in at once
     inbox, port = smtp_server
     site = str(live_server).rstrip("/")
     env = {"EMAIL_PROVIDER": "smtp", "EMAIL_URL": f"smtp://127.0.0.1:{port}", "SITE_URL": site}
@@ -55,6 +63,7 @@ def test_sign_up_confirm_receive_a_digest_and_unsubscribe(
         data={
             "email": "Reader@Example.org",
             "csrfmiddlewaretoken": csrf(page),
+            "stamp": hidden(page, "stamp"),
             "topics": ["23", "3"],
         },
     )
@@ -79,6 +88,11 @@ def test_sign_up_confirm_receive_a_digest_and_unsubscribe(
     )
     assert result.returncode == 0, result.stderr
     digest = inbox.wait_for(2)[1]
+    # The worker records the send just after the server accepted the message.
+    deadline = time.monotonic() + 30
+    while Delivery.objects.filter(subscriber=reader, status=Delivery.Status.SENT).count() == 0:
+        assert time.monotonic() < deadline, "the sent digest was never recorded"
+        time.sleep(0.05)
     delivery = Delivery.objects.get(subscriber=reader)
     items = list(delivery.items.select_related("paper"))
     assert items

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from newsletter.abuse import stamp_issue
 from newsletter.models import Subscriber, Topic
 from newsletter.tokens import make_token
 
@@ -16,7 +18,10 @@ pytestmark = pytest.mark.django_db
 
 def signup(client: Client, email: str, **extra: object) -> Any:
     topics = list(Topic.objects.filter(slug__in=["agents", "rag"]).values_list("pk", flat=True))
-    return client.post(reverse("signup"), {"email": email, "topics": topics, **extra})
+    stamp = stamp_issue(issued_at=time.time() - 60)  # a person takes a while to fill it in
+    return client.post(
+        reverse("signup"), {"email": email, "topics": topics, "stamp": stamp, **extra}
+    )
 
 
 def link_in(body: str) -> str:

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        subscriber = Subscriber.objects.filter(email=options["email"].strip().lower()).first()
+        subscriber = Subscriber.objects.with_email(options["email"].strip()).first()
         if subscriber is None:
             raise CommandError(f"no subscriber {options['email']}")
         digest_date = options["date"] or subscriber.local_date()
