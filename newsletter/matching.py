@@ -47,6 +47,7 @@ MIN_TRIGGER_IDF = 0.35
 COVERAGE_POWER = 1.5
 PHRASE_BONUS = 1.0
 CENTRAL_SHARE = 0.7  # how much of an item's score needs its words in the title or summary
+TITLE_SHARE = 0.2  # how much of it needs all of them together in the title
 MAX_REASON = 300
 MAX_REASONS = 3
 
@@ -692,7 +693,9 @@ def _item_vector(item: Item, catalogue: Catalogue) -> np.ndarray:
     """How well each paper matches one interest item, in [0, 3 x KEYWORD_WEIGHT]: BM25
     over the item's terms, times the share of the item's meaning (idf mass) found raised
     to COVERAGE_POWER, plus a bonus for its phrases; scaled down when the words are
-    only in the abstract, not in the title, keywords or one-line summary."""
+    only in the abstract, not in the title, keywords or one-line summary, and again when
+    the title does not carry all of it: "RL for LLM reasoning" in a title is the paper
+    about all three, where "RL for visual reasoning" only touches the third in passing."""
     if catalogue.n == 0:
         return np.zeros(0)
     scores = [catalogue.term_scores(t) for t in item.terms]
@@ -705,9 +708,21 @@ def _item_vector(item: Item, catalogue: Catalogue) -> np.ndarray:
         )
         & present
     )
+    in_title = np.array(
+        [
+            [
+                acronym_pattern(t[2:]).search(p.title) is not None
+                if t.startswith("A:")
+                else f" {t} " in p.title_seq
+                for p in catalogue.papers
+            ]
+            for t in item.terms
+        ]
+    )
     lexical = np.sum(scores, axis=0)
     coverage = (idfs @ present) / total
     central = (idfs @ in_head) / total
+    titled = (idfs @ in_title) / total
     bonus = np.zeros(catalogue.n)
     phrase_idf = 0.0
     for c in item.phrases:
@@ -718,6 +733,7 @@ def _item_vector(item: Item, catalogue: Catalogue) -> np.ndarray:
     best = total * (Catalogue.K1 + 1) + PHRASE_BONUS * phrase_idf
     score = 3 * KEYWORD_WEIGHT * (lexical * coverage**COVERAGE_POWER + PHRASE_BONUS * bonus) / best
     score *= 1 - CENTRAL_SHARE + CENTRAL_SHARE * central
+    score *= 1 - TITLE_SHARE + TITLE_SHARE * titled
     return np.where(lexical > 0, score, 0.0)
 
 

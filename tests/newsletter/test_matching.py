@@ -142,6 +142,27 @@ def test_a_sentence_matches_papers_covering_more_of_it() -> None:
     assert ids(rank(prefs, papers))[0] == 1
 
 
+def test_a_title_that_carries_the_whole_interest_comes_first() -> None:
+    """Both papers have every word of the interest in their keywords and summary; the
+    more popular one's title is about visual grounding, the other's about all of it."""
+    prefs = Preferences(
+        keywords=("reinforcement learning to improve reasoning in language models",)
+    )
+    body = "We apply reinforcement learning to reasoning in language models."
+    keywords = ["language models", "reasoning", "reinforcement learning", "language models"]
+    partial = paper_features(
+        paper_id=1,
+        title="Reasoning for visual grounding with reinforcement learning",
+        abstract=body,
+        ai_summary=body,
+        keywords=keywords,
+        authors=[],
+        upvotes=100,
+    )
+    whole = paper(2, "Reinforcement learning for reasoning in language models", body, summary=body)
+    assert ids(rank(prefs, [partial, whole, *FILLER]))[:2] == [2, 1]
+
+
 def test_the_readers_words_point_at_topics_but_common_words_do_not() -> None:
     chosen = interest_topics("speech recognition for meetings", TOPICS)
     assert [t.name for t in chosen] == ["Speech and audio"]
