@@ -5,8 +5,9 @@
 2. Ceiling: a plain smtplib loop sends N prebuilt digest messages over one connection
    to a local aiosmtpd server (a separate process that discards what it gets).
 3. End to end: the same N digests, planned in PostgreSQL, sent by a Celery worker
-   (prefork, concurrency 2, as deploy/bin/worker runs it) from Redis into the same
-   server: claim, render, inline, send, record. Reported as a share of the ceiling.
+   (prefork, twice as many processes as CPUs, as deploy/bin/worker runs it) from Redis
+   into the same server: claim, render, inline, send, record. Reported as a share of
+   the ceiling, with the worker's process count (WORKER_CONCURRENCY overrides it).
 
 Prints one JSON object. Needs PostgreSQL and Redis (REDIS_URL, default db 14).
 
@@ -39,7 +40,9 @@ PROCESSES = {
     "smtp_server": "aiosmtpd",
     "redis": "redis-server",
 }
-CONCURRENCY = os.environ.get("WORKER_CONCURRENCY", "2")  # as deploy/bin/worker runs it
+CONCURRENCY = os.environ.get(
+    "WORKER_CONCURRENCY", str(2 * (os.cpu_count() or 1))
+)  # as deploy/bin/worker runs it
 
 
 def main() -> None:
@@ -224,6 +227,7 @@ def run(digests: int, render_sample: int, redis_url: str, tmp: str) -> dict[str,
             "end_to_end_per_s": e2e["end_to_end_per_s"],
             "end_to_end_vs_plain": round(e2e["end_to_end_per_s"] / plain["plain_smtplib_per_s"], 2),
             "sent": e2e["sent"],
+            "worker_processes": int(CONCURRENCY),
             "plain_server_cpu_ms_per_message": plain["plain_server_cpu_ms_per_message"],
             **{k: v for k, v in e2e.items() if k.endswith("_per_message")},
             "end_to_end_seconds": round(e2e["end_to_end_seconds"], 1),

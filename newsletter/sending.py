@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 import requests
@@ -84,18 +83,59 @@ SENT_SQL = f"""
 """  # noqa: S608
 
 
-def delivery_claim(*, delivery_id: int) -> bool:
-    """Move a planned delivery to sending; True only for the one caller that did."""
-    params: list[Any] = [Delivery.Status.SENDING, timezone.now(), delivery_id]
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM_SQL, [*params, Delivery.Status.PLANNED, Subscriber.Status.ACTIVE])
+# The previous message's success and the next claim, in one statement: no BEGIN and
+# COMMIT round trips, one trip to the database per message. A data-modifying WITH runs
+# to completion whether or not the main statement reads it.
+RECORD_AND_CLAIM_SQL = f"WITH sent AS ({SENT_SQL} RETURNING id) {CLAIM_SQL}"
+
+Sent = tuple[int, str, str]  # a delivery sent and not yet recorded: id, Message-ID, provider id
+
+
+def _claim_params(delivery_id: int) -> list[Any]:
+    return [
+        Delivery.Status.SENDING,
+        timezone.now(),
+        delivery_id,
+        Delivery.Status.PLANNED,
+        Subscriber.Status.ACTIVE,
+    ]
+
+
+def _sent_params(sent: Sent) -> list[Any]:
+    delivery_id, message_id, provider_id = sent
+    return [
+        Delivery.Status.SENT,
+        timezone.now(),
+        message_id,
+        provider_id[:255],
+        delivery_id,
+        Delivery.Status.SENDING,
+    ]
+
+
+def delivery_claim(*, delivery_id: int, record: Sent | None = None) -> bool:
+    """Move a planned delivery to sending; True only for the one caller that did.
+    ``record`` (the previous message's success) is written in the same transaction."""
+    if record is None:
+        with connection.cursor() as cursor:
+            cursor.execute(CLAIM_SQL, _claim_params(delivery_id))
+            return cursor.rowcount == 1
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                RECORD_AND_CLAIM_SQL, [*_sent_params(record), *_claim_params(delivery_id)]
+            )
+            return cursor.rowcount == 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(SENT_SQL, _sent_params(record))
+        cursor.execute(CLAIM_SQL, _claim_params(delivery_id))
         return cursor.rowcount == 1
 
 
-def _mark_sent(delivery_id: int, message_id: str, provider_id: str) -> None:
-    params: list[Any] = [Delivery.Status.SENT, timezone.now(), message_id, provider_id[:255]]
-    with connection.cursor() as cursor:
-        cursor.execute(SENT_SQL, [*params, delivery_id, Delivery.Status.SENDING])
+def _mark_sent(sent: Sent | None) -> None:
+    if sent is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(SENT_SQL, _sent_params(sent))
 
 
 def send_slot(
@@ -153,30 +193,29 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
         return counts
     papers: dict[int, dict[str, Any]] = {}
     deliveries = _chunk(delivery_ids, papers)
-    # A sent message is recorded in the same transaction as the next claim: one commit
-    # per message, and still nothing claimed unrecorded beyond the one in flight.
-    unrecorded: Callable[[], object] | None = None
+    # A sent message is recorded in the same transaction as the next claim: one trip to
+    # the database per message, and still nothing claimed unrecorded beyond the one in
+    # flight.
+    unrecorded: Sent | None = None
     try:
         for delivery_id in delivery_ids:
             delivery = deliveries.get(delivery_id)
             if delivery is None or delivery.status != Delivery.Status.PLANNED:
                 counts.not_claimed += 1
                 continue
-            if unrecorded and settings.PAPERBOY_SEND_RATE > 0:  # send_slot may sleep
-                _record(unrecorded)
+            if settings.PAPERBOY_SEND_RATE > 0:  # send_slot may sleep: record first
+                _mark_sent(unrecorded)
                 unrecorded = None
             send_slot()
-            with transaction.atomic():
-                _record(unrecorded)
-                unrecorded = None
-                claimed = delivery_claim(delivery_id=delivery_id)
+            claimed = delivery_claim(delivery_id=delivery_id, record=unrecorded)
+            unrecorded = None
             if not claimed:
                 counts.not_claimed += 1
                 _skip_if_inactive(delivery_id)
                 continue
             unrecorded = _send_one(delivery, connection, counts, papers)
     finally:
-        _record(unrecorded)
+        _mark_sent(unrecorded)
         try:
             connection.close()
         except Exception:  # a dead connection cannot be closed politely
@@ -253,23 +292,18 @@ def _skip_if_inactive(delivery_id: int) -> None:
     ).update(status=Delivery.Status.SKIPPED, error="the reader was no longer active")
 
 
-def _record(write: Callable[[], object] | None) -> None:
-    if write is not None:
-        write()
-
-
 def _send_one(
     delivery: Delivery, connection: object, counts: SendCounts, papers: dict[int, dict[str, Any]]
-) -> Callable[[], object] | None:
-    """Send one claimed delivery. Failures are written at once; a success returns the
-    write that records it, for the caller to commit with the next claim."""
-    pending = Delivery.objects.filter(id=delivery.pk, status=Delivery.Status.SENDING)
+) -> Sent | None:
+    """Send one claimed delivery. Failures are written at once; a success is returned,
+    for the caller to record with the next claim."""
     try:
         # Inside the try: a digest that cannot be built fails alone, not the whole chunk.
         message = digest_message(delivery, papers=papers)
         message.connection = connection  # type: ignore[assignment]
         message.send()
     except Exception as exc:
+        pending = Delivery.objects.filter(id=delivery.pk, status=Delivery.Status.SENDING)
         if is_unknown_outcome(exc):
             log.warning("delivery %s: outcome unknown: %r", delivery.pk, exc)
             pending.update(
@@ -292,7 +326,7 @@ def _send_one(
     status = getattr(message, "anymail_status", None)
     counts.sent += 1
     provider_id = getattr(status, "message_id", None) or ""
-    return partial(_mark_sent, delivery.pk, delivery.message_id, provider_id)
+    return (delivery.pk, delivery.message_id, provider_id)
 
 
 def _reopen(connection: object) -> None:

@@ -13,6 +13,7 @@ import random
 import re
 import smtplib
 from email.utils import formatdate, make_msgid
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -59,6 +60,13 @@ _OWN_HEADERS = frozenset({"from", "to", "cc", "reply-to", "date", "subject"})
 MAX_LINE = 998  # RFC 5322: longer lines need quoted-printable, left to Django
 
 
+@lru_cache(maxsize=1024)
+def _address(address: str) -> str:
+    """Django's sanitize_address, once per address: the sender is the same on every
+    message and each reader's address is needed twice (the To header and RCPT TO)."""
+    return sanitize_address(address, "utf-8")
+
+
 def wire_bytes(message: Any) -> bytes | None:
     """The message as sent on the wire, for the common case: a UTF-8 text body and one
     HTML alternative, no attachments, no Cc or Reply-To, every header ASCII on one line.
@@ -84,8 +92,8 @@ def wire_bytes(message: Any) -> bytes | None:
         return None
     headers = [
         ("Subject", str(message.subject)),
-        ("From", sanitize_address(message.from_email, "utf-8")),
-        ("To", ", ".join(sanitize_address(a, "utf-8") for a in message.to)),
+        ("From", _address(message.from_email)),
+        ("To", ", ".join(_address(a) for a in message.to)),
         ("Date", formatdate(localtime=settings.EMAIL_USE_LOCALTIME)),
     ]
     if not any(name.lower() == "message-id" for name in extra):
@@ -150,10 +158,9 @@ class EmailBackend(smtp.EmailBackend):
         recipients = email_message.recipients()
         if not recipients:
             return False
-        sender = sanitize_address(email_message.from_email, "utf-8")
         try:
             self.connection.sendmail(  # type: ignore[union-attr]
-                sender, [sanitize_address(a, "utf-8") for a in recipients], data
+                _address(email_message.from_email), [_address(a) for a in recipients], data
             )
         except smtplib.SMTPException:
             if not self.fail_silently:

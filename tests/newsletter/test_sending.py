@@ -112,6 +112,34 @@ def test_only_one_caller_can_claim_a_delivery(sample_week: list[Paper]) -> None:
     assert delivery_claim(delivery_id=delivery_id) is False
 
 
+def test_a_success_is_recorded_with_the_next_claim_even_when_that_claim_fails(
+    sample_week: list[Paper],
+) -> None:
+    first, second = plan_for("a@example.org", "b@example.org")
+    assert delivery_claim(delivery_id=first) and delivery_claim(delivery_id=second)
+    # The second is taken already: no claim, but the first's success is written.
+    assert delivery_claim(delivery_id=second, record=(first, "<m@paperboy>", "p-1")) is False
+    sent = Delivery.objects.get(pk=first)
+    assert (sent.status, sent.message_id, sent.provider_id) == ("sent", "<m@paperboy>", "p-1")
+    assert Delivery.objects.get(pk=second).status == Delivery.Status.SENDING
+
+
+def test_each_message_costs_one_statement_to_record_and_claim(
+    sample_week: list[Paper], smtp_settings: Inbox
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ids = plan_for("a@example.org", "b@example.org", "c@example.org")
+    with CaptureQueriesContext(connection) as queries:
+        assert deliveries_send(delivery_ids=ids).sent == 3
+    writes = [q["sql"] for q in queries if q["sql"].lstrip().startswith(("UPDATE", "WITH"))]
+    # Claim a; record a + claim b; record b + claim c; record c. SQLite has no
+    # data-modifying WITH, so there each pair is two statements in one transaction.
+    assert len(writes) == (4 if connection.vendor == "postgresql" else 6)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
 def test_a_reader_who_unsubscribed_after_planning_gets_nothing(
     sample_week: list[Paper], smtp_settings: Inbox
 ) -> None:
