@@ -7,11 +7,14 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils.timezone import now as utcnow
 
@@ -54,6 +57,30 @@ class Topic(models.Model):
 
     def term_list(self) -> list[str]:
         return [t.strip() for t in self.terms.replace(",", "\n").splitlines() if t.strip()]
+
+
+TOPICS_VERSION_KEY = "paperboy.topics.version"
+_topics: tuple[object, dict[int, Topic]] = (None, {})
+
+
+def topics_by_id() -> dict[int, Topic]:
+    """The topic catalogue, kept by each process for as long as it does not change: a
+    signup checks the topics it was sent against it, without a query. Saving or deleting
+    a topic (in any process) writes a new version to the shared cache; each process
+    reloads the catalogue on its next look, and so does one that finds no version."""
+    global _topics
+    version = cache.get(TOPICS_VERSION_KEY)
+    if version is None:
+        cache.add(TOPICS_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = cache.get(TOPICS_VERSION_KEY)
+    if version is None or version != _topics[0]:
+        _topics = (version, {topic.pk: topic for topic in Topic.objects.all()})
+    return _topics[1]
+
+
+@receiver([post_save, post_delete], sender=Topic)
+def _topics_changed(**kwargs: object) -> None:
+    cache.set(TOPICS_VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
 class SubscriberQuerySet(models.QuerySet["Subscriber"]):
