@@ -55,17 +55,22 @@ def subscriber_signup(
         with transaction.atomic():
             subscriber = Subscriber.objects.create(email=email, **preferences)
             subscriber.topics.add(*topics)  # a new row: nothing to replace
-    except IntegrityError:
-        return _known_address_signup(email=email)
+    except IntegrityError as error:
+        return _known_address_signup(email=email, error=error)
     _confirmation_enqueue(subscriber.pk)  # its clock started just now
     return subscriber
 
 
-def _known_address_signup(*, email: str) -> Subscriber | None:
+def _known_address_signup(*, email: str, error: IntegrityError) -> Subscriber | None:
     """A signup of an address already here: its preferences stay, it gets a fresh
     confirmation link, unless it is suppressed."""
     subscriber = Subscriber.objects.with_email(email).first()
-    if subscriber is None:  # gone again since the insert failed
+    if subscriber is None:
+        # Deleted since the insert failed, or the insert failed for another reason (a
+        # topic deleted meanwhile): the reader sees the usual page, the log says why.
+        cause = error.__cause__ or error
+        reason = getattr(getattr(cause, "diag", None), "constraint_name", None)
+        log.warning("signup not recorded: %s", reason or type(cause).__name__)
         return None
     if subscriber.status in SUPPRESSED:
         log.info("signup for suppressed subscriber %s ignored", subscriber.pk)

@@ -236,6 +236,19 @@ def test_an_existing_address_keeps_its_preferences(
     assert Subscriber.objects.count() == 2
 
 
+@pytest.mark.django_db(transaction=True)  # foreign keys are checked at commit
+def test_a_signup_whose_topic_was_deleted_meanwhile_is_logged_not_lost_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic = Topic.objects.create(slug="short-lived", name="Short-lived")
+    Topic.objects.filter(pk=topic.pk).delete()  # after the form was checked
+    assert subscriber_signup(email="new@example.org", topics=[topic]) is None
+    assert not Subscriber.objects.exists()
+    [record] = [r for r in caplog.records if r.name == "newsletter.subscriptions"]
+    assert record.levelname == "WARNING" and "signup not recorded" in record.getMessage()
+    assert "new@example.org" not in record.getMessage()
+
+
 def _answer(client: Client, email: str) -> tuple[int, str, int, bytes]:
     response = post_signup(client, email, topics=topic_ids("rag"))
     page = client.get(response["Location"])
