@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from django.db import connection
+from django.test import Client
 
 from newsletter.models import Subscriber, Topic
 from papers.ingest import ingest_run
@@ -108,6 +109,18 @@ def load_papers(db: None) -> Callable[..., list[Paper]]:
 def sample_week(load_papers: Callable[..., list[Paper]]) -> list[Paper]:
     """The bundled real week: HF daily papers of 2026-01-05 to 2026-01-09."""
     return load_papers()
+
+
+def staff_with(*codenames: str) -> Client:
+    """A logged-in client of a staff user holding just these permissions."""
+    from django.contrib.auth.models import Permission, User
+
+    name = "staff-" + "-".join(codenames)
+    user = User.objects.create_user(name, f"{name}@example.org", "pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 def make_subscriber(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -20,7 +20,7 @@ from newsletter.models import Delivery, EmailEvent, Subscriber
 from newsletter.planning import digest_plan, subscribers_for_date
 from newsletter.stats import daily_counts
 from papers.models import Paper
-from tests.conftest import make_subscriber
+from tests.conftest import make_subscriber, staff_with
 
 pytestmark = pytest.mark.django_db
 THURSDAY = date(2026, 1, 8)
@@ -55,15 +55,6 @@ def status_of(delivery: Delivery) -> str:
 def run_action(client: Client, action: str, ids: list[int], **extra: str) -> Any:
     data = {"action": action, ACTION_CHECKBOX_NAME: [str(pk) for pk in ids], **extra}
     return client.post(reverse(CHANGELIST), data, follow=True)
-
-
-def staff_with(*codenames: str) -> Client:
-    name = "operator-" + "-".join(codenames)
-    user = User.objects.create_user(name, f"{name}@example.org", "pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def shown(response: Any) -> set[str]:

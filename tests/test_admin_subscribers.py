@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import ADDITION, LogEntry
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -25,7 +25,7 @@ from newsletter.models import Delivery, DeliveryItem, EmailEvent, Feedback, Subs
 from newsletter.planning import digest_plan, digest_preview, subscribers_for_date
 from newsletter.subscriber_csv import EXPORT_COLUMNS
 from papers.models import Paper
-from tests.conftest import make_subscriber
+from tests.conftest import make_subscriber, staff_with
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "admin:newsletter_subscriber_changelist"
@@ -46,15 +46,6 @@ def notices(response: Any) -> list[str]:
 def refreshed(subscriber: Subscriber) -> Subscriber:
     subscriber.refresh_from_db()
     return subscriber
-
-
-def staff_with(*codenames: str) -> Client:
-    name = "staff-" + "-".join(codenames)
-    user = User.objects.create_user(name, f"{name}@example.org", "pw", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def shown(response: Any) -> set[str]:
