@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date
 from uuid import UUID
@@ -185,16 +186,30 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     return render(request, "pages/unsubscribe.html", context)
 
 
+def manage_link(
+    view: Callable[[HttpRequest, str, Subscriber], HttpResponse],
+) -> Callable[[HttpRequest, str], HttpResponse]:
+    """A view under the manage link: called with the reader its token names; a forged,
+    tampered or revoked token gets the bad-link page instead."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, token: str) -> HttpResponse:
+        try:
+            subscriber, _ = read_token(token, purpose="manage")
+        except BadToken as error:
+            return _bad_link(request, error)
+        return view(request, token, subscriber)
+
+    return wrapper
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
-def manage(request: HttpRequest, token: str) -> HttpResponse:
+@manage_link
+def manage(request: HttpRequest, token: str, subscriber: Subscriber) -> HttpResponse:
     """Preferences through the magic link in every digest: no password. The account's
     buttons (pause, resume, resubscribe, download, sign out, delete) post to their own
     URLs under this one and come back here."""
-    try:
-        subscriber, _ = read_token(token, purpose="manage")
-    except BadToken as error:
-        return _bad_link(request, error)
     schedule = _schedule(subscriber)  # before the form writes posted values into it
     form = PreferencesForm(request.POST if request.method == "POST" else None, instance=subscriber)
     saved = form.is_bound and form.is_valid()
@@ -299,43 +314,41 @@ RESUBSCRIBE_LINKS_PER_DAY = 3  # fresh opt-in emails to one bounced or complaine
 
 
 def _account_action(
-    request: HttpRequest, token: str, act: Callable[..., bool], done: str
+    token: str, subscriber: Subscriber, act: Callable[..., bool], done: str
 ) -> HttpResponse:
     """A button on the manage page: act, then back to the page with a notice if it
     changed anything (and without one if it did not apply, e.g. pausing twice)."""
-    try:
-        subscriber, _ = read_token(token, purpose="manage")
-    except BadToken as error:
-        return _bad_link(request, error)
     url = reverse("manage", args=[token])
     return redirect(f"{url}?done={done}" if act(subscriber=subscriber) else url)
 
 
 @require_POST
-def manage_pause(request: HttpRequest, token: str) -> HttpResponse:
-    return _account_action(request, token, account.subscriber_pause, "paused")
+@manage_link
+def manage_pause(request: HttpRequest, token: str, subscriber: Subscriber) -> HttpResponse:
+    return _account_action(token, subscriber, account.subscriber_pause, "paused")
 
 
 @require_POST
-def manage_resume(request: HttpRequest, token: str) -> HttpResponse:
-    return _account_action(request, token, account.subscriber_resume, "resumed")
+@manage_link
+def manage_resume(request: HttpRequest, token: str, subscriber: Subscriber) -> HttpResponse:
+    return _account_action(token, subscriber, account.subscriber_resume, "resumed")
 
 
 @require_POST
-def manage_resubscribe(request: HttpRequest, token: str) -> HttpResponse:
+@manage_link
+def manage_resubscribe(request: HttpRequest, token: str, subscriber: Subscriber) -> HttpResponse:
     """From the manage page or the unsubscribed page; not for bounced or complained
     readers, who need a fresh opt-in (``manage_resubscribe_link``)."""
-    return _account_action(request, token, account.subscriber_resubscribe, "resubscribed")
+    return _account_action(token, subscriber, account.subscriber_resubscribe, "resubscribed")
 
 
 @require_POST
-def manage_resubscribe_link(request: HttpRequest, token: str) -> HttpResponse:
+@manage_link
+def manage_resubscribe_link(
+    request: HttpRequest, token: str, subscriber: Subscriber
+) -> HttpResponse:
     """A bounced or complained reader asks for a fresh opt-in by email: the manage link
     alone does not lift a suppression."""
-    try:
-        subscriber, _ = read_token(token, purpose="manage")
-    except BadToken as error:
-        return _bad_link(request, error)
     url = reverse("manage", args=[token])
     if subscriber.status in account.SUPPRESSED and not abuse.daily_quota_take(
         kind="resubscribe", email=subscriber.email, per_day=RESUBSCRIBE_LINKS_PER_DAY
@@ -347,24 +360,18 @@ def manage_resubscribe_link(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_POST
-def manage_sign_out(request: HttpRequest, token: str) -> HttpResponse:
+@manage_link
+def manage_sign_out(request: HttpRequest, token: str, subscriber: Subscriber) -> HttpResponse:
     """Revoke every link sent so far and email a new manage link."""
-    try:
-        subscriber, _ = read_token(token, purpose="manage")
-    except BadToken as error:
-        return _bad_link(request, error)
     account.links_sign_out(subscriber=subscriber)
     return render(request, "pages/signed_out.html", {"subscriber": subscriber})
 
 
 @never_cache
 @require_POST
-def manage_export(request: HttpRequest, token: str) -> HttpResponse:
+@manage_link
+def manage_export(request: HttpRequest, token: str, subscriber: Subscriber) -> HttpResponse:
     """Everything stored about the reader, as a JSON attachment."""
-    try:
-        subscriber, _ = read_token(token, purpose="manage")
-    except BadToken as error:
-        return _bad_link(request, error)
     data = account.subscriber_export(subscriber=subscriber)
     response = JsonResponse(data, json_dumps_params={"indent": 2, "ensure_ascii": False})
     filename = f"{slugify(settings.SITE_NAME) or 'newsletter'}-data-{timezone.localdate()}.json"
@@ -374,12 +381,9 @@ def manage_export(request: HttpRequest, token: str) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def manage_delete(request: HttpRequest, token: str) -> HttpResponse:
+@manage_link
+def manage_delete(request: HttpRequest, token: str, subscriber: Subscriber) -> HttpResponse:
     """GET explains what goes and asks; POST erases (and every link dies with it)."""
-    try:
-        subscriber, _ = read_token(token, purpose="manage")
-    except BadToken as error:
-        return _bad_link(request, error)
     if request.method == "POST":
         account.subscriber_erase(subscriber=subscriber)
         return render(request, "pages/deleted.html")
