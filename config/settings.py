@@ -177,6 +177,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 4 * 60},
     },
+    # Send the confirmation emails still owed: web processes ask for a send soon after
+    # each signup, and this sweep catches any whose request was lost or whose send met
+    # a provider outage.
+    "send-due-confirmations": {
+        "task": "newsletter.tasks.send_due_confirmations",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
     # Delete signups never confirmed within PAPERBOY_CONFIRM_MAX_AGE_DAYS.
     "expire-pending-signups": {
         "task": "newsletter.tasks.expire_pending_signups",
@@ -239,8 +247,8 @@ PAPERBOY_SEND_REQUEUE_AFTER = envint("PAPERBOY_SEND_REQUEUE_AFTER", 1800)
 PAPERBOY_CONFIRM_MAX_AGE_DAYS = envint("PAPERBOY_CONFIRM_MAX_AGE_DAYS", 7)
 # Public forms (signup, a fresh confirmation link, "email me my link"): a form sent back
 # faster than this many seconds after it was shown is treated as a bot's (no error shown,
-# nothing done); posts per client IP and per email address (django-ratelimit rates);
-# confirmation emails to one address per day.
+# nothing done); posts per client IP and per email address (COUNT/PERIOD, the period
+# in s, m, h or d: "20/h", "10/15m"); confirmation emails to one address per day.
 PAPERBOY_MIN_SUBMIT_SECONDS = envint("PAPERBOY_MIN_SUBMIT_SECONDS", 2)
 PAPERBOY_FORM_RATE_PER_IP = envstr("PAPERBOY_FORM_RATE_PER_IP", "20/h")
 PAPERBOY_FORM_RATE_PER_ADDRESS = envstr("PAPERBOY_FORM_RATE_PER_ADDRESS", "5/h")
@@ -258,11 +266,15 @@ PAPERBOY_ARXIV_CATEGORIES = envlist(
 # Failed admin logins allowed per client IP and per username in a window, as
 # COUNT/PERIOD with a period in s, m, h or d ("10/15m": 10 every 15 minutes); then 429.
 PAPERBOY_ADMIN_LOGIN_RATE = envstr("PAPERBOY_ADMIN_LOGIN_RATE", "10/15m")
-if not re.fullmatch(r"[1-9][0-9]*/([1-9][0-9]*)?[smhd]", PAPERBOY_ADMIN_LOGIN_RATE):
-    raise ConfigError(
-        "PAPERBOY_ADMIN_LOGIN_RATE must be COUNT/PERIOD such as 10/15m or 20/h, "
-        f"not {PAPERBOY_ADMIN_LOGIN_RATE!r}"
-    )
+for _name in (
+    "PAPERBOY_ADMIN_LOGIN_RATE",
+    "PAPERBOY_FORM_RATE_PER_IP",
+    "PAPERBOY_FORM_RATE_PER_ADDRESS",
+):
+    if not re.fullmatch(r"[1-9][0-9]*/([1-9][0-9]*)?[smhd]", globals()[_name]):
+        raise ConfigError(
+            f"{_name} must be COUNT/PERIOD such as 10/15m or 20/h, not {globals()[_name]!r}"
+        )
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -8,31 +8,36 @@ uses the same pieces:
    is a form error; after ``is_valid()``, ``form.looks_automated()`` is true when the
    honeypot was filled in or the form came back faster than
    ``PAPERBOY_MIN_SUBMIT_SECONDS``.
-2. ``ip_rate_limited(request, group=...)`` before validating: over
-   ``PAPERBOY_FORM_RATE_PER_IP`` the view answers 429 with the form and a message.
-3. ``submission_ignored(request, form, group=..., email=...)`` once the form is valid:
-   a bot, or an address over ``PAPERBOY_FORM_RATE_PER_ADDRESS``. The view then gives
-   its usual answer and does nothing else, so nobody learns anything about an address.
-4. ``daily_quota_take(kind=..., email=..., per_day=...)`` right before an email goes
+2. ``post_screen(request, form, group=...)`` validates the post and counts it against
+   the client's network and its address, and says what the view does: LIMITED (over
+   ``PAPERBOY_FORM_RATE_PER_IP``: 429 with the form and a message), INVALID (the form
+   with its errors), IGNORED (a bot, or an address over
+   ``PAPERBOY_FORM_RATE_PER_ADDRESS``: the view gives its usual answer and does nothing
+   else, so nobody learns anything about an address) or ACCEPTED.
+3. ``daily_quota_take(kind=..., email=..., per_day=...)`` right before an email goes
    out: at most ``per_day`` emails of one kind to one address per (UTC) day.
 
-Counters live in the cache (Redis in production), keyed by a hash of the address.
+Counters live in the cache (Redis in production, one round trip per post), keyed by the
+client's network and a hash of the address.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import ipaddress
 import time
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.http import HttpRequest
 from django.utils import timezone
-from django_ratelimit.core import is_ratelimited
 from email_validator import EmailNotValidError, validate_email
+
+from config.cache import RedisCache
 
 STAMP_SALT = "paperboy.form-stamp"
 # A stamp older than this is refused: a form left open for a day is shown again.
@@ -149,50 +154,99 @@ def address_key(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
-def ip_rate_limited(request: HttpRequest, *, group: str) -> bool:
-    """Count this POST against the client's IP; True once over PAPERBOY_FORM_RATE_PER_IP."""
-    return is_ratelimited(
-        request,
-        group=f"paperboy.{group}.ip",
-        key="ip",
-        rate=settings.PAPERBOY_FORM_RATE_PER_IP,
-        method="POST",
-        increment=True,
-    )
+class Screening(enum.Enum):
+    """What a view does with a public form's post (``post_screen``)."""
+
+    LIMITED = "limited"  # over the client network's rate: answer 429 with the form
+    INVALID = "invalid"  # show the form with its errors
+    IGNORED = "ignored"  # a bot, or an address over its rate: the usual answer, nothing done
+    ACCEPTED = "accepted"
 
 
-def address_rate_limited(request: HttpRequest, *, group: str, email: str) -> bool:
-    """Count this POST against the address; True once over PAPERBOY_FORM_RATE_PER_ADDRESS."""
-    key = address_key(email)
-    return is_ratelimited(
-        request,
-        group=f"paperboy.{group}.address",
-        key=lambda _group, _request: key,
-        rate=settings.PAPERBOY_FORM_RATE_PER_ADDRESS,
-        method="POST",
-        increment=True,
-    )
+def post_screen(
+    request: HttpRequest, form: GuardedForm, *, group: str, email: str | None = None
+) -> Screening:
+    """Validate a public form's POST and count it against the rate limits: every post
+    against the client's network (PAPERBOY_FORM_RATE_PER_IP), a valid one sent by a
+    person against its address (``email``, else the form's; at most
+    PAPERBOY_FORM_RATE_PER_ADDRESS). Both counters move in one trip to the cache."""
+    valid = form.is_valid()
+    automated = valid and form.looks_automated()
+    address = (email or form.cleaned_data.get("email")) if valid and not automated else None
+    network_over, address_over = limits_take(request, group=group, email=address)
+    if network_over:
+        return Screening.LIMITED
+    if not valid:
+        return Screening.INVALID
+    if automated or address_over:
+        return Screening.IGNORED
+    return Screening.ACCEPTED
 
 
-def submission_ignored(request: HttpRequest, form: GuardedForm, *, group: str, email: str) -> bool:
-    """After form.is_valid(): True when the view must answer as usual and do nothing,
-    because a bot sent the form or the address is over its rate."""
-    if form.looks_automated():
-        return True
-    return address_rate_limited(request, group=group, email=email)
+RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_parse(rate: str) -> tuple[int, int]:
+    """ "20/h" or "10/15m": (hits allowed, window in seconds)."""
+    count, _, period = rate.partition("/")
+    return int(count), int(period[:-1] or 1) * RATE_UNITS[period[-1]]
+
+
+def network(ip: str) -> str:
+    """What a client is counted by: its IPv4 address, or its IPv6 /64 (one household
+    or server holds a whole /64)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return ip
+
+
+def limits_take(request: HttpRequest, *, group: str, email: str | None) -> tuple[bool, bool]:
+    """Count one post against the client's network and (if given) the address, in
+    fixed windows; whether each is now over its rate."""
+    counters = [(f"{group}.ip.{network(client_ip(request))}", settings.PAPERBOY_FORM_RATE_PER_IP)]
+    if email:
+        counters.append(
+            (f"{group}.address.{address_key(email)}", settings.PAPERBOY_FORM_RATE_PER_ADDRESS)
+        )
+    over = counters_take(counters)
+    return over[0], email is not None and over[-1]
+
+
+def counters_take(counters: list[tuple[str, str]]) -> list[bool]:
+    """One hit on each (key, rate) counter in its current window; for each, whether it
+    is now over its rate. On Redis, one round trip for them all."""
+    now = time.time()
+    windows, limits = [], []
+    for key, rate in counters:
+        limit, seconds = rate_parse(rate)
+        windows.append((f"paperboy.limit.{key}.{int(now // seconds)}", seconds))
+        limits.append(limit)
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        counts = backend.incr_many(windows)
+    else:
+        counts = [_incr(key, seconds) for key, seconds in windows]
+    return [count > limit for count, limit in zip(counts, limits, strict=True)]
+
+
+def _incr(key: str, timeout: int) -> int:
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=timeout)
+        return 1
 
 
 def daily_quota_take(*, kind: str, email: str, per_day: int) -> bool:
     """Count one email of ``kind`` to ``email`` today (UTC); False when today's quota was
     already used up, and the email must not go out."""
     key = f"paperboy.quota.{kind}.{timezone.now():%Y-%m-%d}.{address_key(email)}"
-    cache.add(key, 0, timeout=2 * 24 * 3600)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=2 * 24 * 3600)
-        count = 1
-    return count <= per_day
+    return _incr(key, 2 * 24 * 3600) <= per_day
 
 
 def confirmation_quota_take(*, email: str) -> bool:

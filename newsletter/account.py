@@ -252,6 +252,7 @@ def subscriber_erase(*, subscriber: Subscriber) -> None:
         keywords="",
         authors=[],
         consent_at=None,
+        confirmation_due=None,
         token_version=F("token_version") + 1,
         updated=now,
         **{name: getattr(blank, name) for name in SCHEDULE},

@@ -47,7 +47,8 @@ from newsletter.subscriber_csv import (
     export_lines,
     subscribers_import,
 )
-from newsletter.tasks import enqueue_sends, send_confirmation
+from newsletter.subscriptions import confirmations_request
+from newsletter.tasks import enqueue_sends
 
 Status = Subscriber.Status
 ACTIVE_FILTER = Q(subscribers__status=Status.ACTIVE)
@@ -282,15 +283,13 @@ class SubscriberAdmin(admin.ModelAdmin):
         with transaction.atomic():
             pending = queryset.filter(status=Status.PENDING)
             ids = list(pending.values_list("pk", flat=True))
-            Subscriber.objects.filter(pk__in=ids).update(updated=timezone.now())
+            confirmations_request(Subscriber.objects.filter(pk__in=ids))
             note = f"Confirmation email resent by {request.user.get_username()}."
             user_id = request.user.pk
             assert user_id is not None
             LogEntry.objects.log_actions(
                 user_id, Subscriber.objects.filter(pk__in=ids), CHANGE, note
             )
-            for pk in ids:
-                transaction.on_commit(partial(send_confirmation.delay, pk))
         done = f"Queued a confirmation email to {_subscribers(len(ids))}."
         self._report(request, done, queryset, ids)
 
@@ -530,8 +529,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                     user_id, Subscriber.objects.filter(pk__in=ids), flag, note
                 )
             if not consented:
-                for pk in report.created_ids:
-                    transaction.on_commit(partial(send_confirmation.delay, pk))
+                confirmations_request(Subscriber.objects.filter(pk__in=report.created_ids))
         self.message_user(
             request,
             f"Imported: {report.created} created, {report.updated} updated, "

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 import zoneinfo
 from collections.abc import Sequence
@@ -60,27 +61,36 @@ class Topic(models.Model):
 
 
 TOPICS_VERSION_KEY = "paperboy.topics.version"
-_topics: tuple[object, dict[int, Topic]] = (None, {})
+TOPICS_RECHECK = 1.0  # seconds between looks at the shared version
+_topics: tuple[object, float, dict[int, Topic]] = (None, 0.0, {})
 
 
 def topics_by_id() -> dict[int, Topic]:
     """The topic catalogue, kept by each process for as long as it does not change: a
     signup checks the topics it was sent against it, without a query. Saving or deleting
-    a topic (in any process) writes a new version to the shared cache; each process
-    reloads the catalogue on its next look, and so does one that finds no version."""
+    a topic writes a new version to the shared cache; each process looks at the version
+    at most once a second and reloads the catalogue when it has changed (the process
+    that saved the topic, at once)."""
     global _topics
-    version = cache.get(TOPICS_VERSION_KEY)
-    if version is None:
+    version, checked, catalogue = _topics
+    now = time.monotonic()
+    if now - checked < TOPICS_RECHECK:
+        return catalogue
+    latest = cache.get(TOPICS_VERSION_KEY)
+    if latest is None:
         cache.add(TOPICS_VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        version = cache.get(TOPICS_VERSION_KEY)
-    if version is None or version != _topics[0]:
-        _topics = (version, {topic.pk: topic for topic in Topic.objects.all()})
-    return _topics[1]
+        latest = cache.get(TOPICS_VERSION_KEY)
+    if latest is None or latest != version:
+        catalogue = {topic.pk: topic for topic in Topic.objects.all()}
+    _topics = (latest, now, catalogue)
+    return catalogue
 
 
 @receiver([post_save, post_delete], sender=Topic)
 def _topics_changed(**kwargs: object) -> None:
+    global _topics
     cache.set(TOPICS_VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    _topics = (None, 0.0, {})
 
 
 class SubscriberQuerySet(models.QuerySet["Subscriber"]):
@@ -137,6 +147,13 @@ class Subscriber(models.Model):
     token_version = models.PositiveIntegerField(
         default=1, help_text="Bumping it revokes every link sent so far."
     )
+    confirmation_due = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="A confirmation email is owed since then (or, while one is being sent, "
+        "until then); empty when none is.",
+    )
     created = models.DateTimeField(default=utcnow)
     updated = models.DateTimeField(default=utcnow)
 
@@ -157,6 +174,12 @@ class Subscriber(models.Model):
                 fields=["timezone", "send_hour"],
                 name="subscriber_active_due_idx",
                 condition=Q(status="active"),
+            ),
+            # The confirmation outbox: the few readers owed a confirmation email.
+            models.Index(
+                fields=["confirmation_due"],
+                name="subscriber_confirm_due_idx",
+                condition=Q(confirmation_due__isnull=False),
             ),
         ]
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TypedDict, Unpack
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Case, F, Field, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from newsletter.abuse import confirmation_quota_take
 from newsletter.emails import confirm_message
 from newsletter.models import EmailEvent, Feedback, Subscriber, Topic
+from newsletter.sending import is_transient
 from papers.models import Paper
 
 log = logging.getLogger(__name__)
@@ -40,7 +44,7 @@ class Preferences(TypedDict, total=False):
 def subscriber_signup(
     *, email: str, topics: Iterable[Topic] = (), **preferences: Unpack[Preferences]
 ) -> Subscriber | None:
-    """Record a signup from the public form and send the confirmation email.
+    """Record a signup from the public form and owe it a confirmation email.
 
     The caller shows the same page whatever happens here, so nobody can learn whether
     an address is known. A new address becomes a pending subscriber with the topics and
@@ -48,17 +52,69 @@ def subscriber_signup(
     unauthenticated form: it only gets a confirmation link (which resubscribes).
     Suppressed addresses (bounced, complained) get nothing.
     """
-    email = normalise_email(email)
+    now = timezone.now()
+    subscriber = Subscriber(
+        email=normalise_email(email), created=now, updated=now, confirmation_due=now, **preferences
+    )
     # Most signups are new addresses: insert first and let the unique index on the
     # address say when it is known, rather than look it up before every insert.
     try:
-        with transaction.atomic():
-            subscriber = Subscriber.objects.create(email=email, **preferences)
-            subscriber.topics.add(*topics)  # a new row: nothing to replace
+        subscriber_insert(subscriber, topic_ids=[topic.pk for topic in topics])
     except IntegrityError as error:
-        return _known_address_signup(email=email, error=error)
-    _confirmation_enqueue(subscriber.pk)  # its clock started just now
+        return _known_address_signup(email=subscriber.email, error=error)
+    confirmations_wake()  # the row says the email is owed: this only hurries it
     return subscriber
+
+
+def subscriber_insert(subscriber: Subscriber, *, topic_ids: list[int]) -> None:
+    """Insert a new subscriber with its topics, all or nothing. On PostgreSQL that is
+    one statement (a data-modifying WITH): outside a transaction it needs no BEGIN or
+    COMMIT, so a signup costs one trip to the database. It sends no save signals
+    (nothing listens for a subscriber's)."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            subscriber.save(force_insert=True)
+            subscriber.topics.add(*topic_ids)
+        return
+    sql, fields = _insert_with_topics_sql()
+    params = [
+        field.get_db_prep_save(field.pre_save(subscriber, True), connection) for field in fields
+    ]
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:  # a savepoint, so the caller's transaction survives
+            with transaction.atomic():
+                cursor.execute(sql, [*params, topic_ids])
+        else:
+            cursor.execute(sql, [*params, topic_ids])
+        subscriber.pk = cursor.fetchone()[0]
+    subscriber._state.adding = False
+    subscriber._state.db = connection.alias
+
+
+@functools.cache
+def _insert_with_topics_sql() -> tuple[str, list[Field[Any, Any]]]:
+    """The subscriber's INSERT and its topic rows' INSERT in one statement; the names
+    come from the models, the values are parameters."""
+
+    def name(model: type[models.Model], field: str | None = None) -> str:
+        meta = model._meta
+        column = getattr(meta.get_field(field), "column", None) if field else meta.db_table
+        return connection.ops.quote_name(str(column))
+
+    through = Subscriber.topics.through
+    fields = [field for field in Subscriber._meta.concrete_fields if not field.primary_key]
+    columns = ", ".join(name(Subscriber, field.name) for field in fields)
+    values = ", ".join(["%s"] * len(fields))
+    sql = f"""
+        WITH s AS (
+            INSERT INTO {name(Subscriber)} ({columns}) VALUES ({values}) RETURNING id
+        ), t AS (
+            INSERT INTO {name(through)} ({name(through, "subscriber")}, {name(through, "topic")})
+            SELECT s.id, topic FROM s, unnest(%s::bigint[]) AS topic
+        )
+        SELECT id FROM s
+    """  # noqa: S608
+    return sql, fields
 
 
 def _known_address_signup(*, email: str, error: IntegrityError) -> Subscriber | None:
@@ -79,26 +135,110 @@ def _known_address_signup(*, email: str, error: IntegrityError) -> Subscriber | 
     return subscriber
 
 
+# The confirmation outbox ---------------------------------------------------------------
+#
+# A confirmation email that is owed is a timestamp on the subscriber's row
+# (``confirmation_due``), written in the same transaction as the signup: a broker that is
+# down or restarted loses none, and the web process does not publish a task per signup.
+# Workers send what is due: soon after a signup (each web process asks for a send at
+# most about once a second, whatever the number of signups) and every minute (beat),
+# which also retries what a provider outage left owed.
+
+CONFIRMATION_LEASE = timedelta(minutes=5)  # a send in progress; retried after it
+CLOCK_SLACK = timedelta(seconds=10)  # web and worker clocks may differ this much
+DRAIN_BATCH = 500
+DRAIN_DELAY = 1.0  # seconds from a signup to the send that takes it
+_drain_at = 0.0  # monotonic time of the latest send this process asked for
+
+
 def confirmation_request(*, subscriber: Subscriber) -> None:
-    """Send a (fresh) confirmation link once the transaction commits. A pending
-    subscriber's clock restarts, so ``pending_expire`` never deletes a reader whose
-    latest link still works."""
-    if subscriber.status == Subscriber.Status.PENDING:
-        Subscriber.objects.filter(pk=subscriber.pk).update(updated=timezone.now())
-    _confirmation_enqueue(subscriber.pk)
+    """A (fresh) confirmation link for one reader, sent once the transaction commits."""
+    confirmations_request(Subscriber.objects.filter(pk=subscriber.pk))
 
 
-def _confirmation_enqueue(subscriber_id: int) -> None:
-    from newsletter.tasks import send_confirmation
+def confirmations_request(subscribers: QuerySet[Subscriber]) -> int:
+    """Owe each of these readers a (fresh) confirmation email, sent by the workers once
+    the caller's transaction commits; how many. A pending reader's clock restarts, so
+    ``pending_expire`` never deletes a reader whose latest link still works."""
+    now = timezone.now()
+    pending = Q(status=Subscriber.Status.PENDING)
+    count = subscribers.update(
+        confirmation_due=now,
+        updated=Case(When(pending, then=Value(now)), default=F("updated")),
+    )
+    if count:
+        confirmations_wake()
+    return count
 
-    transaction.on_commit(lambda: send_confirmation.delay(subscriber_id))
+
+def confirmations_wake() -> None:
+    """Once the transaction commits, make sure a worker sends the confirmation emails
+    owed within about DRAIN_DELAY seconds. A web process that has already asked for a
+    send that starts after this commit asks for nothing more."""
+    transaction.on_commit(_drain_soon)
+
+
+def _drain_soon() -> None:
+    global _drain_at
+    from newsletter.tasks import send_due_confirmations
+
+    if send_due_confirmations.app.conf.task_always_eager:
+        send_due_confirmations.delay()
+        return
+    now = time.monotonic()
+    if now < _drain_at - DRAIN_DELAY / 4:
+        return
+    _drain_at = now + DRAIN_DELAY
+    try:
+        send_due_confirmations.apply_async(countdown=DRAIN_DELAY)
+    except Exception:
+        _drain_at = 0.0
+        log.warning("confirmation send not queued; the minute's sweep sends it", exc_info=True)
+
+
+class ConfirmationCounts(NamedTuple):
+    sent: int = 0
+    skipped: int = 0  # suppressed, gone or over the daily cap
+    failed: int = 0
+    retry: int = 0  # a provider outage: owed again once the lease ends
+    more: bool = False  # a full batch: more may be owed
+
+
+def confirmations_send_due(*, batch: int = DRAIN_BATCH) -> ConfirmationCounts:
+    """Send the confirmation emails owed, oldest first. Each is claimed first (its due
+    time moves to the end of a lease), so two workers never send the same one; a send
+    that fails for a passing reason stays owed and is tried again when the lease ends,
+    and ends this batch (the provider is likely down for the rest too)."""
+    now = timezone.now()
+    due = Subscriber.objects.filter(confirmation_due__lte=now + CLOCK_SLACK)
+    ids = list(due.order_by("confirmation_due").values_list("pk", flat=True)[:batch])
+    lease = now + CONFIRMATION_LEASE
+    counts = {"sent": 0, "skipped": 0, "failed": 0, "retry": 0}
+    for pk in ids:
+        if not due.filter(pk=pk).update(confirmation_due=lease):
+            continue  # another worker has it
+        settled = Subscriber.objects.filter(pk=pk, confirmation_due=lease)  # no newer request
+        try:
+            sent = confirmation_send(subscriber_id=pk)
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("confirmation for subscriber %s deferred: %s", pk, exc)
+                counts["retry"] += 1
+                break
+            log.exception("confirmation for subscriber %s failed", pk)
+            settled.update(confirmation_due=None)
+            counts["failed"] += 1
+            continue
+        settled.update(confirmation_due=None)
+        counts["sent" if sent else "skipped"] += 1
+    return ConfirmationCounts(**counts, more=len(ids) == batch and not counts["retry"])
 
 
 def confirmation_send(*, subscriber_id: int) -> bool:
     """Send the confirmation email, at most PAPERBOY_CONFIRMATIONS_PER_DAY a day to one
     address (a signup form cannot be used to flood an inbox); whether it went out."""
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
-    if subscriber is None or subscriber.status in SUPPRESSED:
+    if subscriber is None or subscriber.status in (*SUPPRESSED, Subscriber.Status.DELETED):
         return False
     if not confirmation_quota_take(email=subscriber.email):
         log.info("confirmation for subscriber %s not sent: daily cap reached", subscriber_id)

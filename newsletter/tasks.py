@@ -8,6 +8,7 @@ from datetime import date
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 
 from newsletter.models import Subscriber
@@ -89,16 +90,27 @@ def plan_digests(day: str, subscriber_ids: list[int]) -> dict[str, int]:
     return {"planned": counts.planned, "skipped": counts.skipped}
 
 
-@shared_task(bind=True, acks_late=True, max_retries=5)
-def send_confirmation(self: Task, subscriber_id: int) -> None:
-    from newsletter.subscriptions import confirmation_send
+@shared_task(acks_late=True)
+def send_due_confirmations() -> dict[str, int]:
+    """Soon after a signup, and from beat every minute: send the confirmation emails
+    owed (a provider outage leaves them owed, for a later run); another run follows at
+    once while a full batch went out."""
+    from newsletter.subscriptions import confirmations_send_due
 
-    try:
-        confirmation_send(subscriber_id=subscriber_id)
-    except Exception as exc:
-        if is_transient(exc) and not settings.CELERY_TASK_ALWAYS_EAGER:
-            raise self.retry(countdown=backoff(self.request.retries)) from exc
-        raise
+    counts = confirmations_send_due()
+    if counts.more:
+        send_due_confirmations.delay()
+    return counts._asdict()
+
+
+@shared_task(acks_late=True)
+def send_confirmation(subscriber_id: int) -> None:
+    """A confirmation queued as a task of its own (as before the outbox, still in a
+    queue after an upgrade): the email is owed like any other, and sent with them."""
+    from newsletter.subscriptions import confirmations_request
+
+    with transaction.atomic():
+        confirmations_request(Subscriber.objects.filter(pk=subscriber_id))
 
 
 @shared_task(acks_late=True)

@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from newsletter import abuse, account, archive
+from newsletter.abuse import Screening
 from newsletter.emails import digest_html
 from newsletter.forms import (
     WEEKDAYS,
@@ -35,6 +36,8 @@ from newsletter.subscriptions import (
 )
 from newsletter.tokens import BadToken, make_token, read_expired_token, read_token
 
+TOO_MANY_REQUESTS = "Too many requests from your network. Try again in an hour."
+
 
 def _bad_link(request: HttpRequest, error: BadToken) -> HttpResponse:
     status = 410 if error.expired else 400
@@ -46,19 +49,19 @@ def signup(request: HttpRequest) -> HttpResponse:
     """The front page: what a digest looks like (the latest day's top trending papers)
     and the signup form. Every valid post ends on the same "check your inbox" page,
     whether the address is new, known, suppressed, over its rate or a bot's."""
-    form = SignupForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST":
-        if abuse.ip_rate_limited(request, group="signup"):
-            form.add_error(None, "Too many signups from your network. Try again in an hour.")
-            return _signup_page(request, form, status=429)
-        if form.is_valid():
-            email = form.cleaned_data["email"]
-            if not abuse.submission_ignored(request, form, group="signup", email=email):
-                subscriber_signup(
-                    email=email, topics=form.cleaned_data["topics"], **form.preferences()
-                )
-            return redirect("check_inbox")
-    return _signup_page(request, form)
+    if request.method != "POST":
+        return _signup_page(request, SignupForm())
+    form = SignupForm(request.POST)
+    screening = abuse.post_screen(request, form, group="signup")
+    if screening is Screening.LIMITED:
+        form.add_error(None, "Too many signups from your network. Try again in an hour.")
+        return _signup_page(request, form, status=429)
+    if screening is Screening.INVALID:
+        return _signup_page(request, form)
+    if screening is Screening.ACCEPTED:
+        email, topics = form.cleaned_data["email"], form.cleaned_data["topics"]
+        subscriber_signup(email=email, topics=topics, **form.preferences())
+    return redirect("check_inbox")
 
 
 def _signup_page(request: HttpRequest, form: SignupForm, status: int = 200) -> HttpResponse:
@@ -120,13 +123,13 @@ def confirm_resend(request: HttpRequest, token: str) -> HttpResponse:
     except BadToken as error:
         return _bad_link(request, error)
     form = ResendConfirmationForm(request.POST)
-    if abuse.ip_rate_limited(request, group="confirm-resend"):
-        form.add_error(None, "Too many requests from your network. Try again in an hour.")
+    screening = abuse.post_screen(request, form, group="confirm-resend", email=subscriber.email)
+    if screening is Screening.LIMITED:
+        form.add_error(None, TOO_MANY_REQUESTS)
         return _confirm_expired(request, token, form, status=429)
-    if not form.is_valid():
+    if screening is Screening.INVALID:
         return _confirm_expired(request, token, form, status=400)
-    email = subscriber.email
-    if not abuse.submission_ignored(request, form, group="confirm-resend", email=email):
+    if screening is Screening.ACCEPTED:
         confirmation_request(subscriber=subscriber)
     return redirect("check_inbox")
 
@@ -411,18 +414,18 @@ def resubscribe(request: HttpRequest, token: str) -> HttpResponse:
 def link_request(request: HttpRequest) -> HttpResponse:
     """ "Email me my link": the same answer whatever the address (and, for a bot or an
     address asked for too often, the same answer with nothing sent)."""
-    form = LinkRequestForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST":
-        if abuse.ip_rate_limited(request, group="link"):
-            form.add_error(None, "Too many requests from your network. Try again in an hour.")
-            return render(request, "pages/link_request.html", {"form": form}, status=429)
-        if form.is_valid():
-            email = form.cleaned_data["email"]
-            if not abuse.submission_ignored(request, form, group="link", email=email):
-                account.manage_link_request(email=email)
-            return redirect("link_sent")
-    status = 400 if form.is_bound else 200
-    return render(request, "pages/link_request.html", {"form": form}, status=status)
+    if request.method != "POST":
+        return render(request, "pages/link_request.html", {"form": LinkRequestForm()})
+    form = LinkRequestForm(request.POST)
+    screening = abuse.post_screen(request, form, group="link")
+    if screening is Screening.LIMITED:
+        form.add_error(None, TOO_MANY_REQUESTS)
+        return render(request, "pages/link_request.html", {"form": form}, status=429)
+    if screening is Screening.INVALID:
+        return render(request, "pages/link_request.html", {"form": form}, status=400)
+    if screening is Screening.ACCEPTED:
+        account.manage_link_request(email=form.cleaned_data["email"])
+    return redirect("link_sent")
 
 
 def link_sent(request: HttpRequest) -> HttpResponse:

@@ -217,4 +217,14 @@ def smtp_server() -> Iterator[tuple[Inbox, int]]:
         controller.stop()
 
 
+@pytest.fixture
+def smtp_settings(settings: Any, smtp_server: tuple[Inbox, int]) -> Inbox:
+    """This process sends email through Paperboy's SMTP backend to the loopback server."""
+    inbox, port = smtp_server
+    settings.EMAIL_BACKEND = "newsletter.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    return inbox
+
+
 MONDAY = date(2026, 1, 12)  # the Monday after the sample week

@@ -81,7 +81,11 @@ def test_the_limit_is_ten_every_fifteen_minutes_by_default() -> None:
     assert settings.PAPERBOY_ADMIN_LOGIN_RATE == "10/15m"
 
 
-def test_a_malformed_limit_stops_the_service_with_a_clear_message() -> None:
-    result = manage("check", env={"PAPERBOY_ADMIN_LOGIN_RATE": "ten a minute"})
+@pytest.mark.parametrize(
+    "name",
+    ["PAPERBOY_ADMIN_LOGIN_RATE", "PAPERBOY_FORM_RATE_PER_IP", "PAPERBOY_FORM_RATE_PER_ADDRESS"],
+)
+def test_a_malformed_limit_stops_the_service_with_a_clear_message(name: str) -> None:
+    result = manage("check", env={name: "ten a minute"})
     assert result.returncode != 0
-    assert "PAPERBOY_ADMIN_LOGIN_RATE must be COUNT/PERIOD such as 10/15m" in result.stderr
+    assert f"{name} must be COUNT/PERIOD such as 10/15m" in result.stderr

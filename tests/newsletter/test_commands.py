@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -16,21 +17,24 @@ pytestmark = pytest.mark.django_db
 THURSDAY = date(2026, 1, 8)
 
 
-def test_subscribe_creates_a_pending_reader_and_sends_a_confirmation() -> None:
-    call_command(
-        "subscribe",
-        "Dana@Example.org",
-        "--topic",
-        "rag",
-        "--keywords",
-        "KV cache",
-        "--author",
-        "Percy Liang",
-        "--frequency",
-        "weekly",
-        "--max",
-        "5",
-    )
+def test_subscribe_creates_a_pending_reader_and_sends_a_confirmation(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "subscribe",
+            "Dana@Example.org",
+            "--topic",
+            "rag",
+            "--keywords",
+            "KV cache",
+            "--author",
+            "Percy Liang",
+            "--frequency",
+            "weekly",
+            "--max",
+            "5",
+        )
     dana = Subscriber.objects.get()
     assert (dana.email, dana.status, dana.frequency, dana.max_papers) == (
         "dana@example.org",

@@ -29,15 +29,6 @@ pytestmark = pytest.mark.django_db
 THURSDAY = date(2026, 1, 8)
 
 
-@pytest.fixture
-def smtp_settings(settings: Any, smtp_server: tuple[Inbox, int]) -> Inbox:
-    inbox, port = smtp_server
-    settings.EMAIL_BACKEND = "newsletter.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    return inbox
-
-
 def plan_for(*emails: str) -> list[int]:
     for email in emails:
         make_subscriber(email, "active")

@@ -4,6 +4,7 @@ every public form and the Content-Security-Policy header."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from datetime import date, timedelta
@@ -14,12 +15,14 @@ import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core import mail
+from django.core.cache import caches
 from django.forms import ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
+from config.cache import RedisCache
 from newsletter import abuse
 from newsletter.middleware import ADMIN_POLICY, PUBLIC_POLICY
 from newsletter.models import Delivery, DeliveryItem, Subscriber, Topic
@@ -27,7 +30,7 @@ from newsletter.subscriptions import subscriber_signup
 from newsletter.tasks import expire_pending_signups
 from newsletter.tokens import make_token
 from papers.models import Paper
-from tests.conftest import make_subscriber
+from tests.conftest import make_subscriber, need_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -357,8 +360,8 @@ def test_posts_for_one_address_are_rate_limited_silently(
     settings.PAPERBOY_FORM_RATE_PER_ADDRESS = "2/h"
     settings.PAPERBOY_CONFIRMATIONS_PER_DAY = 100
     responses = []
-    with django_capture_on_commit_callbacks(execute=True):
-        for n in range(4):  # from four networks
+    for n in range(4):  # from four networks, each after the last one's email went
+        with django_capture_on_commit_callbacks(execute=True):
             client = Client(REMOTE_ADDR=f"198.51.100.{n}")
             responses.append(post_signup(client, "target@example.org"))
     assert {(r.status_code, r["Location"]) for r in responses} == {(302, "/check-your-inbox/")}
@@ -695,3 +698,58 @@ def test_addresses_are_normalised() -> None:
     assert abuse.email_normalise("  Someone@Example.ORG ") == "someone@example.org"
     with pytest.raises(ValidationError):
         abuse.email_normalise("nobody@")
+
+
+def test_rate_windows_count_per_key_and_start_afresh(time_machine: Any) -> None:
+    time_machine.move_to("2026-01-05T10:00Z", tick=False)
+    rates = [("a", "2/h"), ("b", "1/10m")]
+    assert [abuse.counters_take(rates) for _ in range(3)] == [
+        [False, False],
+        [False, True],
+        [True, True],
+    ]
+    time_machine.shift(600)  # b's window has ended, a's has not
+    assert abuse.counters_take(rates) == [True, False]
+    assert abuse.rate_parse("20/h") == (20, 3600) and abuse.rate_parse("10/15m") == (10, 900)
+
+
+def test_one_ipv6_household_counts_as_one_client(rf: Any, settings: Any) -> None:
+    settings.PAPERBOY_FORM_RATE_PER_IP = "2/h"
+
+    def over(ip: str) -> bool:
+        return abuse.limits_take(rf.post("/", REMOTE_ADDR=ip), group="g", email=None)[0]
+
+    assert [over(f"2001:db8:1:2::{n}") for n in range(3)] == [False, False, True]
+    assert not over("2001:db8:1:3::1")  # the next /64
+    assert [over("192.0.2.1"), over("192.0.2.2")] == [False, False]  # IPv4: per address
+
+
+def test_on_redis_both_counters_move_in_one_round_trip(rf: Any, settings: Any) -> None:
+    need_redis()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "config.cache.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": "paperboy-test",
+        }
+    }
+    backend = caches["default"]
+    assert isinstance(backend, RedisCache)
+    client: Any = backend._cache.get_client(write=True)
+    sent: list[int] = []
+    pipeline = type(client.pipeline())
+    execute = pipeline.execute
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(len(self.command_stack))
+        return execute(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "execute", counted)
+        request = rf.post("/", REMOTE_ADDR="192.0.2.55")
+        results = [abuse.limits_take(request, group="t", email="x@example.org") for _ in range(6)]
+    assert sent == [4] * 6  # INCR and EXPIRE for each counter, one trip per post
+    assert results[-1] == (False, True)  # 5 posts an hour for an address
+    keys = client.keys("paperboy-test:*limit.t.*")
+    assert len(keys) == 2 and all(0 < client.ttl(key) <= 3600 for key in keys)
+    client.delete(*keys)

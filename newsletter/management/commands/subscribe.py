@@ -10,7 +10,7 @@ from django.utils import timezone
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.models import Subscriber, Topic
-from newsletter.tasks import send_confirmation
+from newsletter.subscriptions import confirmation_request
 
 
 class Command(BaseCommand):
@@ -91,7 +91,7 @@ class Command(BaseCommand):
             if topics or options["topic"]:
                 subscriber.topics.set(topics)
         if not options["confirmed"] and subscriber.status == Subscriber.Status.PENDING:
-            send_confirmation.delay(subscriber.pk)
+            confirmation_request(subscriber=subscriber)
         verb = "created" if created else "updated"
         self.stdout.write(f"{verb} {subscriber.email} ({subscriber.status})")
 
