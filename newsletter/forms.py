@@ -20,9 +20,14 @@ WEEKDAYS = list(
 )
 
 
-# As an iterator, the ~600 choices are walked only when they are rendered, not each time
-# a form is built (every signup post builds one).
+HOURS = [(h, f"{h:02d}:00") for h in range(24)]
+
+# As iterators, choice lists are walked only when they are rendered, not copied each
+# time a form is built (every signup post builds one).
 ZONE_CHOICES = CallableChoiceIterator(lambda: TIMEZONES)
+WEEKDAY_CHOICES = CallableChoiceIterator(lambda: WEEKDAYS)
+HOUR_CHOICES = CallableChoiceIterator(lambda: HOURS)
+FREQUENCY_CHOICES = CallableChoiceIterator(lambda: Subscriber.Frequency.choices)
 
 
 class ZoneSelect(forms.Select):
@@ -102,8 +107,8 @@ class PreferenceFields(forms.ModelForm):
         widgets = {
             "topics": forms.CheckboxSelectMultiple,
             "keywords": forms.Textarea(attrs={"rows": 3}),
-            "weekly_day": forms.Select(choices=WEEKDAYS),
-            "send_hour": forms.Select(choices=[(h, f"{h:02d}:00") for h in range(24)]),
+            "weekly_day": forms.Select(choices=WEEKDAY_CHOICES),
+            "send_hour": forms.Select(choices=HOUR_CHOICES),
             "timezone": ZoneSelect(),
         }
         labels = {
@@ -186,14 +191,19 @@ class SignupForm(GuardedForm, PreferenceFields):
 
     field_order = ["email", "topics", "keywords", "authors_text", "frequency", "weekly_day"]
 
+    class Meta(PreferenceFields.Meta):
+        widgets = {
+            **PreferenceFields.Meta.widgets,
+            "frequency": forms.RadioSelect(choices=FREQUENCY_CHOICES),
+        }
+        labels = {**PreferenceFields.Meta.labels, "frequency": "How often"}
+        help_texts = {
+            **PreferenceFields.Meta.help_texts,
+            "weekly_day": "For a weekly digest only.",
+        }
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in OPTIONAL_ON_SIGNUP:
-            self.fields[name].required = False
-        frequency = self.fields["frequency"]
-        frequency.label = "How often"
-        frequency.widget = forms.RadioSelect(choices=Subscriber.Frequency.choices)
-        self.fields["weekly_day"].help_text = "For a weekly digest only."
         if not self.is_bound:
             # The browser's own zone is picked by a script (static/paperboy/timezone.js)
             # on a fresh form; without it, the reader picks one from the list.
@@ -221,6 +231,11 @@ class SignupForm(GuardedForm, PreferenceFields):
             timezone=subscriber.timezone,
             max_papers=subscriber.max_papers,
         )
+
+
+# Once for the class, not on every form built: each form gets its own copy.
+for _name in OPTIONAL_ON_SIGNUP:
+    SignupForm.base_fields[_name].required = False
 
 
 class ResendConfirmationForm(GuardedForm):
