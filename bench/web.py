@@ -128,7 +128,7 @@ def run(args: argparse.Namespace, redis_url: str, tmp: str) -> dict[str, object]
         server.wait(timeout=30)
     figures["server"] = {
         "command": "deploy/bin/web, bound to 127.0.0.1",
-        "workers": int(env.get("WEB_CONCURRENCY", 3)),  # deploy/bin/web's default
+        "workers": int(env.get("WEB_CONCURRENCY", 2 * len(os.sched_getaffinity(0)))),
         "existing_subscribers": args.subscribers,
         "seconds_per_scenario": args.seconds,
     }
