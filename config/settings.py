@@ -304,6 +304,9 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 # A form sent without its CSRF cookie or token: a page that says what to do, still 403.
 CSRF_FAILURE_VIEW = "newsletter.views.csrf_failure"
+# Behind the TLS-terminating proxy, a client's address is the last hop of X-Forwarded-For
+# (newsletter.abuse.client_ip); otherwise REMOTE_ADDR, and the header is not trusted.
+PAPERBOY_BEHIND_PROXY = not DEBUG and envbool("DJANGO_BEHIND_PROXY", True)
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31536000)
@@ -311,7 +314,7 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = envbool("DJANGO_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    if envbool("DJANGO_BEHIND_PROXY", True):
+    if PAPERBOY_BEHIND_PROXY:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
         # Rate limits per client IP: the address the proxy saw, not the proxy's own.
         RATELIMIT_IP_META_KEY = "newsletter.abuse.client_ip"

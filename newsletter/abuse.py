@@ -23,6 +23,7 @@ client's network and a hash of the address.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import ipaddress
@@ -142,11 +143,15 @@ class GuardedForm(forms.Form):
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's address behind the TLS-terminating proxy: the last hop of
-    X-Forwarded-For (the one our proxy appended; earlier ones are the client's word)."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    return hops[-1] if hops else str(request.META.get("REMOTE_ADDR", ""))
+    """The client's address. Behind the TLS-terminating proxy (PAPERBOY_BEHIND_PROXY),
+    the last hop of X-Forwarded-For: the one our proxy appended (earlier ones are the
+    client's word). Otherwise REMOTE_ADDR: without a proxy the header is anyone's."""
+    if settings.PAPERBOY_BEHIND_PROXY:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 def address_key(email: str) -> str:
@@ -199,14 +204,17 @@ def network(ip: str) -> str:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return ip
-    if address.version == 6:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:  # an IPv4 client seen through an IPv6 socket
+            return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
     return ip
 
 
 def limits_take(request: HttpRequest, *, group: str, email: str | None) -> tuple[bool, bool]:
-    """Count one post against the client's network and (if given) the address, in
-    fixed windows; whether each is now over its rate."""
+    """Count one post against the client's network and (if given, and the network is
+    not over its rate) the address, in fixed windows; whether each is over its rate. A
+    client over its own limit cannot use up other people's addresses."""
     counters = [(f"{group}.ip.{network(client_ip(request))}", settings.PAPERBOY_FORM_RATE_PER_IP)]
     if email:
         counters.append(
@@ -217,20 +225,25 @@ def limits_take(request: HttpRequest, *, group: str, email: str | None) -> tuple
 
 
 def counters_take(counters: list[tuple[str, str]]) -> list[bool]:
-    """One hit on each (key, rate) counter in its current window; for each, whether it
-    is now over its rate. On Redis, one round trip for them all."""
+    """One hit on each (key, rate) counter in its current window, in order, until one
+    is over its rate (the later ones are then left alone); for each, whether it is over
+    its rate (a counter left alone is not). On Redis, one round trip for them all."""
     now = time.time()
-    windows, limits = [], []
+    windows = []
     for key, rate in counters:
         limit, seconds = rate_parse(rate)
-        windows.append((f"paperboy.limit.{key}.{int(now // seconds)}", seconds))
-        limits.append(limit)
+        windows.append((f"paperboy.limit.{key}.{int(now // seconds)}", seconds, limit))
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        counts = backend.incr_many(windows)
+        counts = backend.incr_until_over(windows)
     else:
-        counts = [_incr(key, seconds) for key, seconds in windows]
-    return [count > limit for count, limit in zip(counts, limits, strict=True)]
+        counts = []
+        for key, seconds, limit in windows:
+            counts.append(_incr(key, seconds))
+            if counts[-1] > limit:
+                break
+        counts += [0] * (len(windows) - len(counts))
+    return [count > limit for count, (_, _, limit) in zip(counts, windows, strict=True)]
 
 
 def _incr(key: str, timeout: int) -> int:
@@ -247,6 +260,13 @@ def daily_quota_take(*, kind: str, email: str, per_day: int) -> bool:
     already used up, and the email must not go out."""
     key = f"paperboy.quota.{kind}.{timezone.now():%Y-%m-%d}.{address_key(email)}"
     return _incr(key, 2 * 24 * 3600) <= per_day
+
+
+def daily_quota_return(*, kind: str, email: str) -> None:
+    """Give back one email of ``kind`` counted today that did not go out after all."""
+    key = f"paperboy.quota.{kind}.{timezone.now():%Y-%m-%d}.{address_key(email)}"
+    with contextlib.suppress(ValueError):  # the day's counter is gone (a new day)
+        cache.decr(key)
 
 
 def confirmation_quota_take(*, email: str) -> bool:

@@ -6,12 +6,13 @@ import uuid
 import zoneinfo
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.db.models.signals import post_delete, post_save
@@ -88,6 +89,14 @@ def topics_by_id() -> dict[int, Topic]:
 
 @receiver([post_save, post_delete], sender=Topic)
 def _topics_changed(**kwargs: object) -> None:
+    """This process reloads at its next look; the others once the change is committed
+    (before it, another process could reload the old catalogue under the new version)."""
+    global _topics
+    _topics = (None, 0.0, {})
+    transaction.on_commit(_topics_version_bump)
+
+
+def _topics_version_bump() -> None:
     global _topics
     cache.set(TOPICS_VERSION_KEY, uuid.uuid4().hex, timeout=None)
     _topics = (None, 0.0, {})
@@ -185,6 +194,21 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, **kwargs: Any) -> None:
+        """An update leaves ``confirmation_due`` alone unless it is named: the outbox is
+        moved only by conditional updates (newsletter/subscriptions.py), and a form or
+        command saving a copy read earlier must not undo a request made meanwhile."""
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            deferred = self.get_deferred_fields()  # as Django does: only what was loaded
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key
+                and field.name != "confirmation_due"
+                and field.attname not in deferred
+            ]
+        super().save(**kwargs)
 
     def get_constraints(self) -> list[tuple[type[models.Model], Sequence[models.BaseConstraint]]]:
         """What full_clean() validates: the unique address. Django checks each

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import smtplib
 import time
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, NamedTuple, TypedDict, Unpack
 
+from anymail.exceptions import AnymailError
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Case, F, Field, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from newsletter.abuse import confirmation_quota_take
+from newsletter.abuse import confirmation_quota_take, daily_quota_return
 from newsletter.emails import confirm_message
 from newsletter.models import EmailEvent, Feedback, Subscriber, Topic
 from newsletter.sending import is_transient
@@ -147,6 +150,7 @@ def _known_address_signup(*, email: str, error: IntegrityError) -> Subscriber | 
 CONFIRMATION_LEASE = timedelta(minutes=5)  # a send in progress; retried after it
 CLOCK_SLACK = timedelta(seconds=10)  # web and worker clocks may differ this much
 DRAIN_BATCH = 500
+DRAIN_SECONDS = 60.0  # then another run takes over: well within the task's time limit
 DRAIN_DELAY = 1.0  # seconds from a signup to the send that takes it
 _drain_at = 0.0  # monotonic time of the latest send this process asked for
 
@@ -186,6 +190,9 @@ def _drain_soon() -> None:
         send_due_confirmations.delay()
         return
     now = time.monotonic()
+    # The send asked for runs at least a quarter of DRAIN_DELAY after this commit, by
+    # the clocks of web and worker (kept in step by NTP; a worker clock further ahead
+    # would leave some signups to the minute's sweep).
     if now < _drain_at - DRAIN_DELAY / 4:
         return
     _drain_at = now + DRAIN_DELAY
@@ -204,46 +211,66 @@ class ConfirmationCounts(NamedTuple):
     more: bool = False  # a full batch: more may be owed
 
 
-def confirmations_send_due(*, batch: int = DRAIN_BATCH) -> ConfirmationCounts:
-    """Send the confirmation emails owed, oldest first. Each is claimed first (its due
-    time moves to the end of a lease), so two workers never send the same one; a send
-    that fails for a passing reason stays owed and is tried again when the lease ends,
-    and ends this batch (the provider is likely down for the rest too)."""
-    now = timezone.now()
+def confirmations_send_due(
+    *, batch: int = DRAIN_BATCH, seconds: float = DRAIN_SECONDS
+) -> ConfirmationCounts:
+    """Send the confirmation emails owed, oldest first, for at most ``seconds``. Each is
+    claimed first (its due time moves to the end of a lease), so two workers never send
+    the same one. Only a refusal by the mail server or provider ends a confirmation
+    owed; any other failure (a provider outage, the cache or database away) leaves it
+    owed, to be tried again when its lease ends, and ends the batch."""
+    started, now = time.monotonic(), timezone.now()
     due = Subscriber.objects.filter(confirmation_due__lte=now + CLOCK_SLACK)
     ids = list(due.order_by("confirmation_due").values_list("pk", flat=True)[:batch])
-    lease = now + CONFIRMATION_LEASE
     counts = {"sent": 0, "skipped": 0, "failed": 0, "retry": 0}
     for pk in ids:
+        if time.monotonic() - started > seconds:
+            return ConfirmationCounts(**counts, more=True)
+        lease = timezone.now() + CONFIRMATION_LEASE
         if not due.filter(pk=pk).update(confirmation_due=lease):
             continue  # another worker has it
         settled = Subscriber.objects.filter(pk=pk, confirmation_due=lease)  # no newer request
         try:
             sent = confirmation_send(subscriber_id=pk)
+        except SoftTimeLimitExceeded:
+            raise
         except Exception as exc:
-            if is_transient(exc):
+            if _refused(exc):
+                log.warning("confirmation for subscriber %s refused: %s", pk, exc)
+                settled.update(confirmation_due=None)
+                counts["failed"] += 1
+                continue
+            if is_transient(exc):  # an outage: no need for the traceback
                 log.warning("confirmation for subscriber %s deferred: %s", pk, exc)
-                counts["retry"] += 1
-                break
-            log.exception("confirmation for subscriber %s failed", pk)
-            settled.update(confirmation_due=None)
-            counts["failed"] += 1
-            continue
+            else:
+                log.exception("confirmation for subscriber %s deferred", pk)
+            counts["retry"] += 1
+            break
         settled.update(confirmation_due=None)
         counts["sent" if sent else "skipped"] += 1
     return ConfirmationCounts(**counts, more=len(ids) == batch and not counts["retry"])
 
 
+def _refused(exc: Exception) -> bool:
+    """The mail server or provider said no for good (an address refused, a 5xx)."""
+    return isinstance(exc, AnymailError | smtplib.SMTPException) and not is_transient(exc)
+
+
 def confirmation_send(*, subscriber_id: int) -> bool:
     """Send the confirmation email, at most PAPERBOY_CONFIRMATIONS_PER_DAY a day to one
-    address (a signup form cannot be used to flood an inbox); whether it went out."""
+    address (a signup form cannot be used to flood an inbox); whether it went out. One
+    that fails is not counted."""
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
     if subscriber is None or subscriber.status in (*SUPPRESSED, Subscriber.Status.DELETED):
         return False
     if not confirmation_quota_take(email=subscriber.email):
         log.info("confirmation for subscriber %s not sent: daily cap reached", subscriber_id)
         return False
-    confirm_message(subscriber).send()
+    try:
+        confirm_message(subscriber).send()
+    except BaseException:
+        daily_quota_return(kind="confirm", email=subscriber.email)
+        raise
     return True
 
 

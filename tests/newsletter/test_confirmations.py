@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core import mail
 from django.db import connection
 from django.db.models.signals import m2m_changed, post_save, pre_save
@@ -213,3 +214,65 @@ def test_on_postgresql_a_signup_is_one_statement_with_no_transaction_around_it()
     )
     assert set(stored.topics.all()) == set(topics)
     assert stored.confirmation_due == stored.created == reader.created
+
+
+def test_an_outage_longer_than_the_daily_cap_still_sends_in_the_end(
+    smtp_settings: Inbox, settings: Any, time_machine: Any
+) -> None:
+    """Failed tries are not counted against the address's daily cap."""
+    time_machine.move_to("2026-03-02T09:00Z", tick=False)
+    settings.PAPERBOY_CONFIRMATIONS_PER_DAY = 3
+    confirmation_request(subscriber=make_subscriber("patient@example.org", "pending"))
+    working_port, settings.EMAIL_PORT = settings.EMAIL_PORT, free_port()
+    for _ in range(5):  # 25 minutes of outage
+        assert confirmations_send_due().retry == 1
+        time_machine.shift(CONFIRMATION_LEASE + timedelta(seconds=1))
+    settings.EMAIL_PORT = working_port
+    assert confirmations_send_due().sent == 1
+    assert smtp_settings.recipients() == {"patient@example.org": 1}
+
+
+def test_a_cache_outage_defers_instead_of_dropping(settings: Any) -> None:
+    settings.CACHES = {  # the daily cap's counter lives there: nobody listens
+        "default": {
+            "BACKEND": "config.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+    for email in ("a@example.org", "b@example.org"):
+        confirmation_request(subscriber=make_subscriber(email, "pending"))
+    counts = confirmations_send_due()
+    assert (counts.sent, counts.failed, counts.retry) == (0, 0, 1)
+    assert owed() == {"a@example.org", "b@example.org"} and mail.outbox == []
+
+
+def test_a_run_stops_at_its_time_budget_and_asks_for_another() -> None:
+    confirmation_request(subscriber=make_subscriber("later@example.org", "pending"))
+    counts = confirmations_send_due(seconds=-1)
+    assert (counts.sent, counts.more) == (0, True) and owed() == {"later@example.org"}
+
+
+def test_a_soft_time_limit_leaves_the_email_owed(monkeypatch: pytest.MonkeyPatch) -> None:
+    confirmation_request(subscriber=make_subscriber("slow@example.org", "pending"))
+
+    def out_of_time(*, subscriber_id: int) -> bool:
+        raise SoftTimeLimitExceeded
+
+    monkeypatch.setattr(subscriptions, "confirmation_send", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        confirmations_send_due()
+    assert owed() == {"slow@example.org"}
+
+
+def test_saving_a_copy_read_earlier_keeps_a_request_made_meanwhile() -> None:
+    reader = make_subscriber("edited@example.org", "pending")
+    stale = Subscriber.objects.get(pk=reader.pk)  # an admin's change form, say
+    confirmation_request(subscriber=reader)
+    stale.keywords = "diffusion"
+    stale.save()
+    assert owed() == {"edited@example.org"}
+    assert Subscriber.objects.get(pk=reader.pk).keywords == "diffusion"
+    partial = Subscriber.objects.only("pk", "send_hour").get(pk=reader.pk)
+    partial.send_hour = 9
+    partial.save()  # only what was loaded is written, as Django does
+    assert Subscriber.objects.get(pk=reader.pk).send_hour == 9

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django import forms
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
@@ -15,7 +16,7 @@ from django.urls import reverse
 from config.cache import RedisCache
 from newsletter.abuse import stamp_issue
 from newsletter.forms import TIMEZONES, PreferencesForm, SignupForm
-from newsletter.models import Subscriber, Topic, topics_by_id
+from newsletter.models import TOPICS_VERSION_KEY, Subscriber, Topic, topics_by_id
 
 pytestmark = pytest.mark.django_db
 
@@ -86,3 +87,17 @@ def test_the_kept_time_zone_list_is_what_django_would_render(form: Any) -> None:
 def test_the_redis_cache_keeps_one_client_per_pool() -> None:
     cache = RedisCache("redis://127.0.0.1:6379/15", {})
     assert cache._cache.get_client(write=True) is cache._cache.get_client()
+
+
+def test_other_processes_hear_of_a_topic_change_once_it_is_committed(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    topics_by_id()
+    before = cache.get(TOPICS_VERSION_KEY)
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        Topic.objects.create(slug="uncommitted", name="Uncommitted")
+    assert cache.get(TOPICS_VERSION_KEY) == before  # rolled back, it never was
+    assert "uncommitted" in {t.slug for t in topics_by_id().values()}  # this process sees it
+    for callback in pending:
+        callback()
+    assert cache.get(TOPICS_VERSION_KEY) != before

@@ -678,10 +678,22 @@ def test_a_stamp_tells_its_age_and_refuses_forgeries() -> None:
             abuse.stamp_age(bad)
 
 
-def test_the_client_ip_is_the_last_forwarded_hop(rf: Any) -> None:
+def test_behind_the_proxy_the_client_ip_is_the_last_forwarded_hop(rf: Any, settings: Any) -> None:
+    settings.PAPERBOY_BEHIND_PROXY = True
     request = rf.get("/", HTTP_X_FORWARDED_FOR="10.0.0.1, 203.0.113.9", REMOTE_ADDR="127.0.0.1")
     assert abuse.client_ip(request) == "203.0.113.9"
     assert abuse.client_ip(rf.get("/", REMOTE_ADDR="192.0.2.1")) == "192.0.2.1"
+
+
+def test_without_a_proxy_a_forwarded_header_is_not_believed(rf: Any, settings: Any) -> None:
+    settings.PAPERBOY_BEHIND_PROXY = False
+    settings.PAPERBOY_FORM_RATE_PER_IP = "2/h"
+    posts = [
+        rf.post("/", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}", REMOTE_ADDR="192.0.2.9")
+        for n in range(3)
+    ]
+    assert abuse.client_ip(posts[0]) == "192.0.2.9"
+    assert [abuse.limits_take(p, group="g", email=None)[0] for p in posts] == [False, False, True]
 
 
 def test_daily_quotas_count_per_kind_and_address(time_machine: Any) -> None:
@@ -706,10 +718,11 @@ def test_rate_windows_count_per_key_and_start_afresh(time_machine: Any) -> None:
     assert [abuse.counters_take(rates) for _ in range(3)] == [
         [False, False],
         [False, True],
-        [True, True],
+        [True, False],  # a is over: b is left alone
     ]
     time_machine.shift(600)  # b's window has ended, a's has not
     assert abuse.counters_take(rates) == [True, False]
+    assert abuse.counters_take([("b", "1/10m")]) == [False]
     assert abuse.rate_parse("20/h") == (20, 3600) and abuse.rate_parse("10/15m") == (10, 900)
 
 
@@ -722,6 +735,18 @@ def test_one_ipv6_household_counts_as_one_client(rf: Any, settings: Any) -> None
     assert [over(f"2001:db8:1:2::{n}") for n in range(3)] == [False, False, True]
     assert not over("2001:db8:1:3::1")  # the next /64
     assert [over("192.0.2.1"), over("192.0.2.2")] == [False, False]  # IPv4: per address
+    assert [over("::ffff:192.0.2.3"), over("::ffff:192.0.2.4")] == [False, False]
+    assert [over("::ffff:192.0.2.1"), over("192.0.2.1")] == [False, True]  # one client
+
+
+def test_a_client_over_its_limit_uses_up_nobody_elses_address(rf: Any, settings: Any) -> None:
+    settings.PAPERBOY_FORM_RATE_PER_IP = "1/h"
+    settings.PAPERBOY_FORM_RATE_PER_ADDRESS = "2/h"
+    spammer = rf.post("/", REMOTE_ADDR="203.0.113.66")
+    results = [abuse.limits_take(spammer, group="g", email="victim@example.org") for _ in range(5)]
+    assert results == [(False, False)] + [(True, False)] * 4
+    victim = rf.post("/", REMOTE_ADDR="192.0.2.10")
+    assert abuse.limits_take(victim, group="g", email="victim@example.org") == (False, False)
 
 
 def test_on_redis_both_counters_move_in_one_round_trip(rf: Any, settings: Any) -> None:
@@ -733,23 +758,29 @@ def test_on_redis_both_counters_move_in_one_round_trip(rf: Any, settings: Any) -
             "KEY_PREFIX": "paperboy-test",
         }
     }
+    settings.PAPERBOY_FORM_RATE_PER_IP = "6/h"
     backend = caches["default"]
     assert isinstance(backend, RedisCache)
     client: Any = backend._cache.get_client(write=True)
-    sent: list[int] = []
-    pipeline = type(client.pipeline())
-    execute = pipeline.execute
+    for key in client.keys("paperboy-test:*limit.t.*"):  # an earlier run's
+        client.delete(key)
+    calls: list[str] = []
+    connection_class = client.connection_pool.connection_class
 
     def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        sent.append(len(self.command_stack))
-        return execute(self, *args, **kwargs)
+        calls.append(str(args[0]).upper())
+        return send_command(self, *args, **kwargs)
 
+    send_command = connection_class.send_command
+    request = rf.post("/", REMOTE_ADDR="192.0.2.55")
+    results = [abuse.limits_take(request, group="t", email="x@example.org")]  # connects
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "execute", counted)
-        request = rf.post("/", REMOTE_ADDR="192.0.2.55")
-        results = [abuse.limits_take(request, group="t", email="x@example.org") for _ in range(6)]
-    assert sent == [4] * 6  # INCR and EXPIRE for each counter, one trip per post
-    assert results[-1] == (False, True)  # 5 posts an hour for an address
+        patch.setattr(connection_class, "send_command", counted)
+        results += [abuse.limits_take(request, group="t", email="x@example.org") for _ in range(7)]
+    assert calls == ["EVALSHA"] * 7  # one command, one trip, per post
+    assert results[5] == (False, True)  # 5 posts an hour for an address
+    assert results[6:] == [(True, False)] * 2  # over the network's 6: the address is spared
     keys = client.keys("paperboy-test:*limit.t.*")
-    assert len(keys) == 2 and all(0 < client.ttl(key) <= 3600 for key in keys)
+    counts = sorted(int(client.get(key)) for key in keys)
+    assert counts == [6, 8] and all(0 < client.ttl(key) <= 3600 for key in keys)
     client.delete(*keys)
