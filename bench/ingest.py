@@ -4,6 +4,9 @@ PostgreSQL, twice: a first ingest and a re-ingest. Prints one JSON object.
 Figures: papers per second, wall time, queries per 1,000 papers, peak RSS after the
 first half and after the whole year (flat memory: about the same), and the ratio of
 ingest time to a baseline measured in the same run, json.loads of the same files.
+The year is stored without embeddings, then embedded in one pass (papers per second on
+this CPU); last, the busiest day is ingested again from scratch as the hourly task does
+it, embeddings included.
 
     python bench/ingest.py        (BENCH_DATABASE_URL picks another database)
 """
@@ -24,7 +27,7 @@ from support import SHARED, count_queries, django_setup, peak_rss_mb, timed
 YEAR = SHARED / "datasets" / "hf_daily_papers_2025-02-02_2026-01-13.tar.gz"
 
 
-def ingest(files: list[Path]) -> tuple[int, int, int, int]:
+def ingest(files: list[Path], embed: bool = False) -> tuple[int, int, int, int]:
     from papers.ingest import ingest_run
     from papers.models import Source
     from papers.sources.hf import date_from_filename, parse_file
@@ -33,7 +36,9 @@ def ingest(files: list[Path]) -> tuple[int, int, int, int]:
     with count_queries() as queries:
         for path in files:
             day = date_from_filename(path)
-            run = ingest_run(source=Source.HF, fetch=partial(parse_file, path), window=(day, day))
+            run = ingest_run(
+                source=Source.HF, fetch=partial(parse_file, path), window=(day, day), embed=embed
+            )
             fetched += run.fetched
             created += run.created_count
             updated += run.updated_count
@@ -56,7 +61,15 @@ def main() -> None:
         (f2, c2, _, q2), first_b = timed(lambda: ingest(files[half:]))
         rss_full = peak_rss_mb()
         (f3, c3, u3, q3), second = timed(lambda: ingest(files))
+        from papers.embedding import papers_embed
         from papers.models import Paper
+        from papers.sources.hf import date_from_filename
+
+        embedded, embed_s = timed(papers_embed)
+        rss_embed = peak_rss_mb()
+        busiest = max(files, key=lambda f: len(json.loads(f.read_bytes())))
+        Paper.objects.filter(featured_on=date_from_filename(busiest)).delete()
+        (day_items, _, _, _), day_s = timed(lambda: ingest([busiest], embed=True))
 
         first = first_a + first_b
         print(
@@ -80,6 +93,12 @@ def main() -> None:
                     "first_pass_vs_json_parse_ratio": round(first / parse_s, 1),
                     "peak_rss_mb_after_half_year": rss_half,
                     "peak_rss_mb_after_full_year": rss_full,
+                    "embedded_papers": embedded,
+                    "embedding_s": round(embed_s, 1),
+                    "embedding_papers_per_s": round(embedded / embed_s, 1),
+                    "peak_rss_mb_after_embedding": rss_embed,
+                    "busiest_day_items": day_items,
+                    "busiest_day_ingest_with_embedding_s": round(day_s, 2),
                 }
             )
         )

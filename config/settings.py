@@ -261,6 +261,10 @@ PAPERBOY_ARXIV_MIN_INTERVAL = float(envstr("PAPERBOY_ARXIV_MIN_INTERVAL", "3.0")
 PAPERBOY_ARXIV_CATEGORIES = envlist(
     "PAPERBOY_ARXIV_CATEGORIES", ["cs.LG", "cs.CL", "cs.CV", "cs.AI"]
 )
+# Semantic matching: the sentence-embedding model (the bundled all-MiniLM-L6-v2, or a
+# directory with an ONNX export), and the prefix some models want before a query.
+PAPERBOY_EMBEDDING_MODEL = envstr("PAPERBOY_EMBEDDING_MODEL", "all-MiniLM-L6-v2")
+PAPERBOY_EMBEDDING_QUERY_PREFIX = os.environ.get("PAPERBOY_EMBEDDING_QUERY_PREFIX", "")
 
 # Auth, i18n, static ------------------------------------------------------------------
 # Failed admin logins allowed per client IP and per username in a window, as

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 from django import forms
@@ -11,8 +12,17 @@ from django.utils.choices import CallableChoiceIterator
 from django.utils.safestring import SafeString
 
 from newsletter.abuse import AddressField, GuardedForm
-from newsletter.models import Subscriber, Topic, known_timezones, topics_by_id
+from newsletter.models import (
+    ARXIV_ID,
+    MAX_LIKED_PAPERS,
+    Subscriber,
+    Topic,
+    arxiv_ids,
+    known_timezones,
+    topics_by_id,
+)
 from newsletter.subscriptions import Preferences
+from papers.models import Paper
 
 TIMEZONES = [(name, name.replace("_", " ")) for name in sorted(known_timezones())]
 WEEKDAYS = list(
@@ -92,6 +102,14 @@ class PreferenceFields(forms.ModelForm):
         max_length=2000,
     )
 
+    liked_text = forms.CharField(
+        label="Papers you like",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="arXiv ids or links, one per line: they count as thumbs up from the start.",
+        max_length=2000,
+    )
+
     class Meta:
         model = Subscriber
         fields = [
@@ -132,6 +150,31 @@ class PreferenceFields(forms.ModelForm):
             raise forms.ValidationError("An author's name is at most 100 characters.")
         return list(dict.fromkeys(names))
 
+    def clean_liked_text(self) -> list[str]:
+        text = self.cleaned_data["liked_text"]
+        ids = list(dict.fromkeys(arxiv_ids(text)))
+        leftover = ARXIV_ID.sub(" ", text)
+        leftover = re.sub(r"https?://\S*|arxiv\.org\S*|huggingface\.co\S*|[\s,;/]+", " ", leftover)
+        if leftover.strip():
+            raise forms.ValidationError(
+                f"{leftover.split()[0][:40]!r} is not an arXiv id or link (for example 2501.12345)."
+            )
+        if len(ids) > MAX_LIKED_PAPERS:
+            raise forms.ValidationError(f"Name at most {MAX_LIKED_PAPERS} papers.")
+        known = (
+            set(Paper.objects.filter(arxiv_id__in=ids).values_list("arxiv_id", flat=True))
+            if ids
+            else set()
+        )
+        missing = [i for i in ids if i not in known]
+        if missing:
+            more = " and others" if len(missing) > 3 else ""
+            raise forms.ValidationError(
+                f"Paperboy has not seen {', '.join(missing[:3])}{more} yet: name papers "
+                "from Hugging Face Daily Papers or recent arXiv listings."
+            )
+        return ids
+
     def clean_keywords(self) -> str:
         text = self.cleaned_data["keywords"]
         if len(text) > 1000:
@@ -150,7 +193,7 @@ class PreferenceFields(forms.ModelForm):
 class PreferencesForm(PreferenceFields):
     """Everything a reader can change through their manage link."""
 
-    field_order = ["topics", "keywords", "authors_text", "frequency", "weekly_day"]
+    field_order = ["topics", "keywords", "authors_text", "liked_text", "frequency", "weekly_day"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -161,16 +204,18 @@ class PreferencesForm(PreferenceFields):
         self.fields["max_papers"].help_text = "1 to 50."
         if not self.is_bound:
             self.initial["authors_text"] = "\n".join(self.instance.authors)
+            self.initial["liked_text"] = "\n".join(self.instance.liked_papers)
 
     def save(self, commit: bool = True) -> Subscriber:
         """Writes only the preferences: a status or token version changed meanwhile (a
         bounce, "sign out my links") is never overwritten with the one read earlier."""
         self.instance.authors = self.cleaned_data["authors_text"]
+        self.instance.liked_papers = self.cleaned_data["liked_text"]
         self.instance.updated = timezone.now()
         if not commit:
             return super().save(commit=False)
         fields = [f for f in self._meta.fields or () if f != "topics"]
-        self.instance.save(update_fields=[*fields, "authors", "updated"])
+        self.instance.save(update_fields=[*fields, "authors", "liked_papers", "updated"])
         self._save_m2m()  # type: ignore[attr-defined]
         return self.instance
 
@@ -189,7 +234,15 @@ class SignupForm(GuardedForm, PreferenceFields):
 
     email = AddressField()
 
-    field_order = ["email", "topics", "keywords", "authors_text", "frequency", "weekly_day"]
+    field_order = [
+        "email",
+        "topics",
+        "keywords",
+        "authors_text",
+        "liked_text",
+        "frequency",
+        "weekly_day",
+    ]
 
     class Meta(PreferenceFields.Meta):
         widgets = {
@@ -225,6 +278,7 @@ class SignupForm(GuardedForm, PreferenceFields):
         return Preferences(
             keywords=subscriber.keywords,
             authors=self.cleaned_data["authors_text"],
+            liked_papers=self.cleaned_data["liked_text"],
             frequency=subscriber.frequency,
             weekly_day=subscriber.weekly_day,
             send_hour=subscriber.send_hour,

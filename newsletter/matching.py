@@ -41,6 +41,7 @@ KEYWORD_WEIGHT = 1.5
 TOPIC_WEIGHT = 1.0
 EXPANSION_WEIGHT = 0.8
 FEEDBACK_WEIGHT = 8.0
+MEANING_FEEDBACK = 0.5  # weight of the liked papers' centroid beside their words
 TREND_SHARE = 0.1  # trendiness lifts a relevant paper by at most this fraction
 THRESHOLD = 0.75  # relevance below this is a weak match and dropped
 MIN_TRIGGER_IDF = 0.35
@@ -345,6 +346,8 @@ class PaperFeatures:
     tf: dict[str, float] = field(default_factory=dict, compare=False, hash=False)  # field-weighted
     length: float = 1.0
     head: frozenset[str] = frozenset()  # stems of the title, keywords and one-line summary
+    shown: str = ""  # title, abstract and summary: what the email shows, for quotes
+    vector: np.ndarray | None = field(default=None, compare=False, hash=False, repr=False)
 
 
 def paper_features(
@@ -356,6 +359,7 @@ def paper_features(
     keywords: list[str],
     authors: list[str],
     upvotes: int,
+    vector: np.ndarray | None = None,
 ) -> PaperFeatures:
     body = expand_aliases(f"{abstract} {ai_summary}")
     long_title = expand_aliases(title)
@@ -381,6 +385,8 @@ def paper_features(
         tf=dict(tf),
         length=max(1.0, sum(tf.values())),
         head=frozenset(stems(f"{long_title} {' '.join(keywords)} {expand_aliases(ai_summary)}")),
+        shown=f"{title}\n{abstract}\n{ai_summary}",
+        vector=vector,
     )
 
 
@@ -405,6 +411,12 @@ class TopicTerms(CachedHash):
     name: str
     terms: tuple[str, ...]
     trigger: str = ""  # for a topic a reader's words point at: the term that pointed
+    description: str = ""
+
+    @property
+    def meaning(self) -> str:
+        """What the topic is about, in words, for semantic matching."""
+        return f"{self.name}: {self.description}" if self.description else self.name
 
     __hash__ = CachedHash.__hash__
 
@@ -544,9 +556,20 @@ class Catalogue:
 
     K1, B = 1.2, 0.75
 
-    def __init__(self, papers: list[PaperFeatures]) -> None:
+    def __init__(
+        self, papers: list[PaperFeatures], embed: Callable[[str], np.ndarray] | None = None
+    ) -> None:
         self.papers = papers
         self.n = len(papers)
+        # Semantic side: the papers' unit vectors (zero rows where a paper has none) and
+        # the function that turns an interest's words into a vector.
+        self.embed = embed
+        dimensions = next((len(p.vector) for p in papers if p.vector is not None), 0)
+        self.vectors = np.zeros((self.n, dimensions), dtype=np.float32)
+        for i, p in enumerate(papers):
+            if p.vector is not None and len(p.vector) == dimensions:
+                self.vectors[i] = p.vector
+        self.has_vectors = bool(dimensions) and embed is not None
         self.trend = np.array([trend(p.upvotes) for p in papers], dtype=np.float64)
         self._avg_length = sum(p.length for p in papers) / max(self.n, 1)
         self._vectors: dict[object, np.ndarray] = {}
@@ -662,6 +685,29 @@ class Catalogue:
             self._units[key] = _unit_vector(paper, self.document_frequency(), self.n)
         return self._units[key]
 
+    def query(self, text: str) -> np.ndarray | None:
+        """An interest's unit vector, or None without a model."""
+        if not self.has_vectors or self.embed is None:
+            return None
+        key = ("query", text)
+        return self._memo(key, lambda: np.asarray(self.embed(text), dtype=np.float32))  # type: ignore[misc]
+
+    def semantic(self, text: str) -> np.ndarray:
+        """Each paper's cosine similarity to the text (zeros without a model)."""
+
+        def build() -> np.ndarray:
+            vector = self.query(text)
+            if vector is None:
+                return np.zeros(self.n)
+            return (self.vectors @ vector).astype(np.float64)
+
+        return self._memo(("semantic", text), build)
+
+    def semantic_of(self, vector: np.ndarray) -> np.ndarray:
+        if not self.has_vectors:
+            return np.zeros(self.n)
+        return (self.vectors @ vector).astype(np.float64)
+
     def reason(self, key: tuple[object, int], build: Callable[[], str]) -> str:
         """A reason's text for a paper, shared by every reader it applies to."""
         text = self._reasons.get(key)
@@ -766,6 +812,7 @@ class FeedbackModel:
 
     weights: tuple[tuple[str, float], ...]
     liked_titles: tuple[str, ...] = ()
+    centroid: bytes = b""  # liked minus half the disliked papers, in embedding space (float32)
 
     @classmethod
     def fit(
@@ -801,15 +848,41 @@ class FeedbackModel:
         return cls(
             weights=tuple((vocabulary[words[j]], round(float(totals[j]), 5)) for j in ordered),
             liked_titles=titles,
+            centroid=_centroid(catalogue, liked, disliked),
         )
 
     def vector(self, catalogue: Catalogue) -> np.ndarray:
-        """Each candidate's score under the model (a dot product, by postings)."""
+        """Each candidate's score under the model: words (a dot product, by postings)
+        plus meaning (the cosine to the liked papers' centroid)."""
         out = np.zeros(catalogue.n)
         for word, weight in self.weights:
             index, values = catalogue.postings(word)
             out[index] += weight * values
+        if self.centroid and catalogue.has_vectors:
+            centroid = np.frombuffer(self.centroid, dtype=np.float32)
+            if len(centroid) == catalogue.vectors.shape[1]:
+                out += MEANING_FEEDBACK * catalogue.semantic_of(centroid)
         return out
+
+
+def _centroid(
+    catalogue: Catalogue,
+    liked: Sequence[int | PaperFeatures],
+    disliked: Sequence[int | PaperFeatures],
+) -> bytes:
+    if not catalogue.has_vectors:
+        return b""
+    total = np.zeros(catalogue.vectors.shape[1], dtype=np.float32)
+    for group, sign in ((liked, 1.0), (disliked, -0.5)):
+        rows = [
+            catalogue.vectors[i] if isinstance(i, int) else i.vector
+            for i in group
+            if isinstance(i, int) or i.vector is not None
+        ]
+        usable = [r for r in rows if r is not None and len(r) == len(total) and r.any()]
+        if usable:
+            total += sign * np.mean(np.stack(usable), axis=0)
+    return total.astype(np.float32).tobytes() if total.any() else b""
 
 
 def _unit_vector(paper: PaperFeatures, df: Counter[str], n: int) -> dict[str, float]:
@@ -869,15 +942,187 @@ def scores(prefs: Preferences, catalogue: Catalogue, nudge: np.ndarray | None = 
     return total
 
 
+# Fusion ------------------------------------------------------------------------------
+
+SIGNALS = (
+    "words",  # the reader's interests found in the paper's words (stemmed BM25, phrases)
+    "topics",  # ticked topics' curated terms
+    "expansions",  # topics the reader's words or meaning point at
+    "authors",  # a followed author
+    "meaning",  # cosine of the paper to the closest interest
+    "meaning_z",  # the same, standardised over the run's candidates
+    "topic_meaning",  # cosine of the paper to the closest ticked topic's description
+    "title",  # the reader's exact phrase, or a ticked topic's name, in the title
+    "feedback",  # the reader's thumbs, in words and in meaning
+)
+# Logistic weights over SIGNALS, fitted on the labelled dev interests and the older
+# set (bench/relevance.py --fit); the blind test interests never took part.
+WEIGHTS = np.array([1.53, 1.2, 0.76, 4.72, 0.6, 1.09, 2.07, -0.26, 8.0])
+BIAS = -4.43
+NO_TEXT_BIAS = 0.78  # a reader without free text: the topic signals carry everything
+CUTOFF = 0.2  # relevance below this is not sent...
+RELATIVE_CUTOFF = 0.2  # ...nor below this share of the reader's best match
+STRONG = 0.85  # strong matches: ordered by trendiness
+MEANING_TOPIC = 0.45  # an interest this close to a topic's description points at it
+
+
+def interest_texts(prefs: Preferences) -> list[str]:
+    """What a reader's free text means, piece by piece: each comma-separated piece and,
+    when there are several, the whole."""
+    pieces = [p.strip() for k in prefs.keywords for p in _SPLIT.split(k) if p.strip()]
+    whole = ", ".join(pieces)
+    return [*dict.fromkeys([*pieces, whole] if len(pieces) > 1 else pieces)]
+
+
+def meaning_topics(
+    texts: Sequence[str], topics: Sequence[TopicTerms], catalogue: Catalogue
+) -> tuple[TopicTerms, ...]:
+    """Catalogue topics whose description is close in meaning to the reader's words:
+    "smaller and cheaper LLMs" reaches Efficient inference and Quantization."""
+    if not texts or not catalogue.has_vectors:
+        return ()
+    chosen = []
+    vectors = [catalogue.query(t) for t in texts]
+    for topic in topics:
+        meaning = catalogue.query(topic.meaning)
+        if meaning is None:
+            continue
+        best = max(float(v @ meaning) for v in vectors if v is not None)
+        if best >= MEANING_TOPIC:
+            chosen.append((best, topic))
+    chosen.sort(key=lambda c: -c[0])
+    return tuple(TopicTerms(t.name, t.terms, "", t.description) for _, t in chosen[:2])
+
+
+def title_hits(prefs: Preferences, catalogue: Catalogue) -> np.ndarray:
+    """Papers whose title carries the reader's exact phrase or a ticked topic's name."""
+
+    def build() -> np.ndarray:
+        phrases = [p for p in interest_texts(prefs) if 0 < len(p.split()) <= 6]
+        names = [concept(part) for t in prefs.topics for part in _name_parts(t.name)]
+        out = np.zeros(catalogue.n, dtype=bool)
+        for i, paper in enumerate(catalogue.papers):
+            out[i] = any(quoted(p, paper.title) for p in phrases) or any(
+                c is not None and c.seq in paper.title_seq for c in names
+            )
+        return out
+
+    return catalogue._memo(("title", prefs.topics, prefs.keywords), build)
+
+
+def _name_parts(name: str) -> list[str]:
+    return [p for p in re.split(r",|\s+and\s+", name) if p.strip()]
+
+
+def signals(
+    prefs: Preferences, catalogue: Catalogue, nudge: np.ndarray | None = None
+) -> np.ndarray:
+    """The reader's signals for every paper, one row per name in SIGNALS."""
+    out = np.zeros((len(SIGNALS), catalogue.n))
+    for keyword in prefs.keywords:
+        for item in interest_items(keyword):
+            out[0] += catalogue.item(item)
+    for topic in prefs.topics:
+        out[1] += catalogue.topic(topic)
+    for topic in _usable_expansions(prefs, catalogue):
+        out[2] += catalogue.topic(topic)
+    for author in prefs.authors:
+        out[3] = np.maximum(out[3], catalogue.author(author))
+    out[:3] = np.log1p(out[:3])
+    texts = interest_texts(prefs)
+    if texts and catalogue.has_vectors:
+        out[4] = np.max([catalogue.semantic(t) for t in texts], axis=0)
+        z = _standardised(out[4] + PRF_SHARE * _pseudo_feedback(out[4] + out[0], catalogue))
+        # Standing out among today's papers counts only for a paper that is close in
+        # absolute terms too: on a day with nothing about octopuses, the least unrelated
+        # paper is still unrelated.
+        out[5] = z * np.clip((out[4] - MEANING_FLOOR) / MEANING_RAMP, 0.0, 1.0)
+    if prefs.topics and catalogue.has_vectors:
+        out[6] = np.max([catalogue.semantic(t.meaning) for t in prefs.topics], axis=0)
+    out[7] = title_hits(prefs, catalogue)
+    if nudge is None:
+        nudge = feedback_nudge(prefs, catalogue)
+    if nudge is not None:
+        out[8] = nudge
+    return out
+
+
+MEANING_FLOOR = 0.22  # cosine below which a paper is unrelated to an interest
+MEANING_RAMP = 0.1  # and above FLOOR + RAMP, fully related
+PRF_SHARE = 0.5  # weight of the best few papers' centroid beside the reader's words
+PRF_DEPTH = 3
+
+
+def _pseudo_feedback(first: np.ndarray, catalogue: Catalogue) -> np.ndarray:
+    """Cosine to the centroid of the best few papers by a first pass (pseudo-relevance
+    feedback): a vague sentence borrows the vocabulary of the papers it clearly means."""
+    if catalogue.n <= PRF_DEPTH:
+        return np.zeros(catalogue.n)
+    best = np.argpartition(-first, PRF_DEPTH - 1)[:PRF_DEPTH]
+    centroid = catalogue.vectors[best].mean(axis=0)
+    norm = float(np.linalg.norm(centroid))
+    return catalogue.semantic_of(centroid / norm) if norm else np.zeros(catalogue.n)
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    spread = float(values.std())
+    return (values - float(values.mean())) / spread if spread > 0 else np.zeros(len(values))
+
+
+def relevance(
+    prefs: Preferences, catalogue: Catalogue, nudge: np.ndarray | None = None
+) -> np.ndarray:
+    """How likely each paper is to be what the reader wants, in [0, 1]."""
+    logit = WEIGHTS @ signals(prefs, catalogue, nudge) + BIAS
+    if not prefs.keywords:
+        logit += NO_TEXT_BIAS
+    return 1 / (1 + np.exp(-logit))
+
+
 def ranking(
     prefs: Preferences, catalogue: Catalogue, nudge: np.ndarray | None = None
 ) -> np.ndarray:
-    """Final scores, -inf for papers not to send: relevance above the threshold lifted
-    by trendiness, or trendiness alone for a reader with no preferences."""
-    if prefs.empty:
-        return catalogue.trend.copy()
+    """Order keys, -inf for papers not to send (``relevance`` gives the scores).
+
+    1. Papers below CUTOFF, or below RELATIVE_CUTOFF of the reader's best, are dropped:
+       the cut adapts to how well the day matches this reader. A paper whose title
+       carries the reader's phrase or a ticked topic's name always stays.
+    2. Strong matches (relevance >= STRONG, or the reader's phrase or a ticked topic's
+       name in the title) come first, most trending first.
+    3. The rest follow, best match first.
+    A reader with no preferences gets the most trending papers.
+    """
+    return ranked(prefs, catalogue, nudge)[0]
+
+
+def _by_words(
+    prefs: Preferences, catalogue: Catalogue, nudge: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Without an embedding model (none installed, or the papers not embedded yet):
+    word matching alone, relevance above THRESHOLD lifted by trendiness."""
+    if nudge is not None:
+        nudge = FEEDBACK_WEIGHT * nudge
     relevant = scores(prefs, catalogue, nudge)
-    return np.where(relevant >= THRESHOLD, relevant * (1 + TREND_SHARE * catalogue.trend), -np.inf)
+    final = relevant * (1 + TREND_SHARE * catalogue.trend)
+    return np.where(relevant >= THRESHOLD, final, -np.inf), final
+
+
+def ranked(
+    prefs: Preferences, catalogue: Catalogue, nudge: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``ranking``'s order keys and each paper's score (its relevance, or its
+    trendiness for a reader with no preferences)."""
+    if prefs.empty:
+        return catalogue.trend.copy(), catalogue.trend.copy()
+    if not catalogue.has_vectors:
+        return _by_words(prefs, catalogue, nudge)
+    rel = relevance(prefs, catalogue, nudge)
+    best = float(rel.max()) if catalogue.n else 0.0
+    titled = title_hits(prefs, catalogue)
+    keep = (rel >= max(CUTOFF, RELATIVE_CUTOFF * best)) | titled
+    strong = keep & ((rel >= STRONG) | titled)
+    key = np.where(strong, 2.0 + catalogue.trend, rel)
+    return np.where(keep, key, -np.inf), rel
 
 
 def top(
@@ -894,48 +1139,94 @@ def top(
     return [int(i) for i in candidates[order]]
 
 
+def quoted(phrase: str, text: str) -> bool:
+    """The phrase occurs in the text as written: any case, whole words, and not as part
+    of a hyphenated name ("Thinking" in "GPT-5-Thinking" does not count)."""
+    phrase = " ".join(phrase.split())
+    if not phrase:
+        return False
+    flags = 0 if _is_acronym(phrase) else re.IGNORECASE
+    pattern = rf"(?<![\w-]){re.escape(phrase)}(?![\w]|-\w)"
+    return re.search(pattern, " ".join(text.split()), flags) is not None
+
+
+def _in_words(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+MEANING_REASON = 0.45  # a paper this close to an interest is said to be close in meaning
+
+
 def explain(
     prefs: Preferences, catalogue: Catalogue, indices: list[int], nudge: np.ndarray | None = None
 ) -> list[list[str]]:
-    """Why each of these papers was picked, in the reader's terms. ``nudge`` is the
-    reader's feedback vector, when the caller already has it."""
+    """Why each of these papers was picked, in the reader's terms. A quoted phrase is
+    always one the paper's title, abstract or summary carries as written; a match in
+    meaning says so in words and quotes nothing. ``nudge`` is the reader's feedback
+    vector, when the caller already has it."""
     if prefs.empty:
         return [[f"trending today: {catalogue.papers[i].upvotes} upvotes"] for i in indices]
     authors = [(a, catalogue.author(a)) for a in prefs.authors]
     items = [(it, catalogue.item(it)) for kw in prefs.keywords for it in interest_items(kw)]
     topics = [(t, catalogue.topic(t)) for t in prefs.topics]
     expansions = [(t, catalogue.topic(t)) for t in _usable_expansions(prefs, catalogue)]
+    texts = interest_texts(prefs) if catalogue.has_vectors else []
+    meanings = [(t, catalogue.semantic(t)) for t in texts]
+    topic_meanings = (
+        [(t, catalogue.semantic(t.meaning)) for t in prefs.topics] if catalogue.has_vectors else []
+    )
     model = prefs.feedback
     if model is not None and model.liked_titles and nudge is None:
-        nudge = FEEDBACK_WEIGHT * model.vector(catalogue)
+        nudge = model.vector(catalogue)
     out = []
     for i in indices:
+        paper = catalogue.papers[i]
         reasons = [f"by {a}, whom you follow" for a, vector in authors if vector[i]]
         quotes = [
-            catalogue.reason((item, i), partial(_item_quote, item, catalogue, i))
+            q
             for item, vector in items
             if vector[i] > 0
+            for q in [catalogue.reason((item, i), partial(_item_quote, item, paper))]
+            if q
         ]
         if quotes:
             reasons.append(
                 f"matches your interest{'s' if len(quotes) > 1 else ''} {', '.join(quotes)}"
             )
+        elif meanings:
+            text, vector = max(meanings, key=lambda m: m[1][i])
+            if vector[i] >= MEANING_REASON or not reasons:
+                reasons.append(f"close in meaning to your interest in {_in_words(text)}")
         direct = bool(reasons)
         for topic, vector in topics:
             if vector[i] > 0:
-                quote = catalogue.reason((topic, i), partial(_topic_quote, topic, catalogue, i))
-                reasons.append(f"matches your topic {topic.name}: {quote}")
-        if (
-            not direct
-        ):  # the reader's own words already say why; the topic they point at adds nothing
+                quote = catalogue.reason((topic, i), partial(_topic_quote, topic, paper))
+                if quote:
+                    reasons.append(f"matches your topic {topic.name}: {quote}")
+        for topic, vector in topic_meanings:
+            if not any(topic.name in r for r in reasons) and vector[i] >= MEANING_REASON:
+                reasons.append(f"close in meaning to your topic {topic.name}")
+        if not direct:  # the reader's own words already say why
             for topic, vector in expansions:
                 if vector[i] > 0:
-                    quote = catalogue.reason((topic, i), partial(_topic_quote, topic, catalogue, i))
-                    reasons.append(f"related to your interests via {topic.name}: {quote}")
-        if model is not None and model.liked_titles and nudge is not None and nudge[i] > 0.3:
-            reasons.append(f"like papers you liked ('{model.liked_titles[0][:60]}')")
+                    quote = catalogue.reason((topic, i), partial(_topic_quote, topic, paper))
+                    if quote:
+                        reasons.append(f"related to your interests via {topic.name}: {quote}")
+        if model is not None and model.liked_titles and nudge is not None and nudge[i] > 0.15:
+            reasons.append(f"like papers you liked, such as {_in_words(model.liked_titles[0])}")
+        if not reasons:
+            reasons.append(_fallback_reason(prefs))
         out.append(reasons[:MAX_REASONS])
     return out
+
+
+def _fallback_reason(prefs: Preferences) -> str:
+    if prefs.topics:
+        return f"related to your topic {prefs.topics[0].name}"
+    if prefs.keywords:
+        return f"related to your interest in {_in_words(prefs.keywords[0])}"
+    return "like papers you liked"
 
 
 def reasons_for(
@@ -944,30 +1235,49 @@ def reasons_for(
     return explain(prefs, catalogue, [index], nudge)[0]
 
 
-def _topic_quote(topic: TopicTerms, catalogue: Catalogue, index: int) -> str:
-    """The topic's two strongest terms found in the paper (synonyms counted once)."""
-    found: dict[str, tuple[float, str]] = {}
-    for c in (concept(t) for t in topic.terms):
-        if c is not None and catalogue.hits(c)[index]:
-            strength = float(catalogue.hits(c)[index] * catalogue.idf(c))
-            if c.seq not in found or found[c.seq][0] < strength:
-                found[c.seq] = (strength, c.label)
-    best = sorted(found.values(), key=lambda f: -f[0])[:2]
-    return ", ".join(f"'{label}'" for _, label in best)
+def _topic_quote(topic: TopicTerms, paper: PaperFeatures) -> str:
+    """Up to two of the topic's terms that the paper carries as written."""
+    found = [t for t in dict.fromkeys(topic.terms) if quoted(t, paper.shown)]
+    found.sort(key=lambda t: (not quoted(t, paper.title), -len(t)))
+    return ", ".join(f"'{t}'" for t in _distinct(found)[:2])
 
 
-def _item_quote(item: Item, catalogue: Catalogue, index: int) -> str:
-    phrases = [c.label for c in item.phrases if catalogue.hits(c)[index] >= 1.0]
+def _distinct(terms: list[str]) -> list[str]:
+    """Terms, leaving out one contained in a term already kept ("RL" beside "offline RL")."""
+    kept: list[str] = []
+    for term in terms:
+        if not any(term.lower() in k.lower() or k.lower() in term.lower() for k in kept):
+            kept.append(term)
+    return kept
+
+
+_PAPER_WORD = re.compile(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?![\w-])")
+
+
+def _item_quote(item: Item, paper: PaperFeatures) -> str:
+    """The reader's phrases the paper carries as written; else the paper's own words
+    for the reader's terms ("quantization" for a reader who typed "quantized")."""
+    phrases = [c.label for c in item.phrases if quoted(c.label, paper.shown)]
+    if quoted(item.label, paper.shown):
+        phrases.insert(0, item.label)
     if phrases:
-        return ", ".join(f"'{p}'" for p in dict.fromkeys(phrases))
-    if len(item.terms) == 1:
-        return f"'{item.label}'"
-    words = [
-        w
-        for t, w in zip(item.terms, item.words, strict=True)
-        if catalogue.term_scores(t)[index] > 0
-    ]
-    return ", ".join(f"'{w}'" for w in words)
+        return ", ".join(f"'{p}'" for p in _distinct(list(dict.fromkeys(phrases)))[:2])
+    words: list[str] = []
+    for term, typed in zip(item.terms, item.words, strict=True):
+        if term.startswith("A:"):
+            if quoted(typed, paper.shown):
+                words.append(typed)
+            continue
+        if quoted(typed, paper.shown):
+            words.append(typed)
+            continue
+        form = next(
+            (w for w in _PAPER_WORD.findall(paper.shown) if "-" not in w and stem(w) == term), None
+        )
+        if form is not None:
+            words.append(form.lower() if not form.isupper() else form)
+    words = list(dict.fromkeys(words))
+    return ", ".join(f"'{w}'" for w in words[:3])
 
 
 def rank(
@@ -983,14 +1293,42 @@ def rank(
     catalogue = papers if isinstance(papers, Catalogue) else Catalogue(papers)
     if feedback is not None:
         prefs = Preferences(prefs.topics, prefs.keywords, prefs.authors, prefs.expansions, feedback)
-    final = ranking(prefs, catalogue)
+    nudge = feedback_nudge(prefs, catalogue)
+    final, score = ranked(prefs, catalogue, nudge)
     chosen = top(final, limit, eligible)
-    reasons = explain(prefs, catalogue, chosen, feedback_nudge(prefs, catalogue))
+    reasons = explain(prefs, catalogue, chosen, nudge)
     return [
-        Match(catalogue.papers[i].paper_id, round(float(final[i]), 4), why)
+        Match(catalogue.papers[i].paper_id, round(float(score[i]), 4), why)
         for i, why in zip(chosen, reasons, strict=True)
     ]
 
 
 def feedback_nudge(prefs: Preferences, catalogue: Catalogue) -> np.ndarray | None:
-    return None if prefs.feedback is None else FEEDBACK_WEIGHT * prefs.feedback.vector(catalogue)
+    return None if prefs.feedback is None else prefs.feedback.vector(catalogue)
+
+
+def reader_preferences(
+    *,
+    catalogue: Catalogue,
+    catalogue_topics: Sequence[TopicTerms],
+    topics: Sequence[TopicTerms] = (),
+    keywords: Sequence[str] = (),
+    authors: Sequence[str] = (),
+    feedback: FeedbackModel | None = None,
+) -> Preferences:
+    """A reader's preferences, with the topics their words point at: by the words
+    themselves ("speech recognition" -> Speech and audio) and by meaning ("smaller and
+    cheaper LLMs" -> Efficient inference)."""
+    keywords = tuple(keywords)
+    lexical = interest_topics(", ".join(keywords), list(catalogue_topics)) if keywords else ()
+    meaning = meaning_topics(
+        interest_texts(Preferences(keywords=keywords)), catalogue_topics, catalogue
+    )
+    taken = {t.name for t in (*topics, *lexical)}
+    return Preferences(
+        topics=tuple(topics),
+        keywords=keywords,
+        authors=tuple(authors),
+        expansions=(*lexical, *(t for t in meaning if t.name not in taken)),
+        feedback=feedback,
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import time
 import uuid
 import zoneinfo
@@ -35,6 +36,16 @@ def known_timezones() -> frozenset[str]:
 def validate_timezone(value: str) -> None:
     if value not in known_timezones():
         raise ValidationError(f"{value!r} is not a known time zone", code="invalid_timezone")
+
+
+# A reader's liked papers: at most this many, named by arXiv id or link.
+MAX_LIKED_PAPERS = 20
+ARXIV_ID = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
+
+
+def arxiv_ids(text: str) -> list[str]:
+    """The arXiv ids in a text: bare (2501.12345, 2501.12345v2) or inside links."""
+    return ARXIV_ID.findall(text)
 
 
 class Topic(models.Model):
@@ -137,6 +148,11 @@ class Subscriber(models.Model):
         blank=True, help_text="Free-text interests: keywords or a sentence, comma-separated."
     )
     authors = models.JSONField(default=list, blank=True, help_text="Author names to follow.")
+    liked_papers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="arXiv ids of papers the reader named as liked: they count as thumbs up.",
+    )
     frequency = models.CharField(max_length=6, choices=Frequency.choices, default=Frequency.DAILY)
     weekly_day = models.PositiveSmallIntegerField(
         default=0,
@@ -402,3 +418,16 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscriber_id} {self.get_vote_display()} {self.paper_id}"
+
+
+class InterestVector(models.Model):
+    """The sentence embedding of one interest text, shared by every reader who typed it
+    and made once, when planning first meets the text (a new or changed interest)."""
+
+    key = models.CharField(max_length=64, unique=True, help_text="sha256 of model and text.")
+    model = models.CharField(max_length=100)
+    vector = models.BinaryField()
+    created = models.DateTimeField(default=utcnow)
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.key[:12]}"

@@ -8,6 +8,7 @@ in fixed-size batches by primary key, so memory does not grow with their number.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator
@@ -29,12 +30,14 @@ from newsletter.matching import (
     TopicTerms,
     explain,
     feedback_nudge,
-    interest_topics,
+    interest_texts,
     paper_features,
-    ranking,
+    ranked,
+    reader_preferences,
     top,
 )
-from newsletter.models import Delivery, DeliveryItem, Feedback, Subscriber, Topic
+from newsletter.models import Delivery, DeliveryItem, Feedback, InterestVector, Subscriber, Topic
+from papers import embedding
 from papers.models import Paper
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,17 @@ RANKING_CACHE = 4096  # distinct preference sets kept per run
 FEEDBACK_VOTES = 50  # a reader's most recent votes that shape their model
 # A reader back after a long pause gets at most this far back, not a month of papers.
 MAX_LOOKBACK: dict[str, int] = {Subscriber.Frequency.DAILY: 7, Subscriber.Frequency.WEEKLY: 14}
-FEATURE_FIELDS = ("id", "title", "abstract", "ai_summary", "ai_keywords", "authors", "upvotes")
+FEATURE_FIELDS = (
+    "id",
+    "title",
+    "abstract",
+    "ai_summary",
+    "ai_keywords",
+    "authors",
+    "upvotes",
+    "embedding",
+    "embedding_model",
+)
 
 
 @dataclass
@@ -107,7 +120,11 @@ def run_window(digest_date: date) -> tuple[date, date]:
     return digest_date - timedelta(days=max(MAX_LOOKBACK.values())), digest_date - timedelta(days=1)
 
 
-def features_of(paper: Paper) -> PaperFeatures:
+def features_of(paper: Paper, model: str | None = None) -> PaperFeatures:
+    """A paper's features; its vector only if ``model`` made it (never mix two spaces)."""
+    vector = None
+    if model is not None and paper.embedding_model == model:
+        vector = embedding.from_bytes(paper.embedding)
     return paper_features(
         paper_id=paper.pk,
         title=paper.title,
@@ -116,7 +133,19 @@ def features_of(paper: Paper) -> PaperFeatures:
         keywords=paper.ai_keywords,
         authors=paper.authors,
         upvotes=paper.upvotes,
+        vector=vector,
     )
+
+
+def semantic_model() -> str | None:
+    """The embedding model's name, or None when it cannot be loaded here (planning then
+    ranks by words alone, and says so in the log)."""
+    try:
+        embedding.encoder()
+    except (embedding.EmbeddingError, ImportError, OSError) as exc:
+        log.warning("planning without semantic matching: %s", exc)
+        return None
+    return embedding.model_name()
 
 
 class Run:
@@ -130,47 +159,105 @@ class Run:
             .order_by("-upvotes", "id")
         )
         self.papers = papers
-        self.catalogue = Catalogue([features_of(p) for p in papers])
+        self.model = semantic_model()
+        self.queries: dict[str, np.ndarray] = {}
+        self.catalogue = Catalogue(
+            [features_of(p, self.model) for p in papers],
+            embed=self.query_vector if self.model else None,
+        )
         self.index = {p.pk: i for i, p in enumerate(papers)}
         self.dates = np.array([p.catalogue_date.toordinal() for p in papers], dtype=np.int64)
         self.topic_terms = {
-            t.pk: TopicTerms(t.name, tuple(t.term_list())) for t in Topic.objects.order_by("slug")
+            t.pk: TopicTerms(t.name, tuple(t.term_list()), "", t.description)
+            for t in Topic.objects.order_by("slug")
         }
         self.topics = list(self.topic_terms.values())
-        self._rankings: OrderedDict[Preferences, tuple[np.ndarray, np.ndarray | None]] = (
-            OrderedDict()
-        )
+        self.prepare_queries([t.meaning for t in self.topics])
+        self._rankings: OrderedDict[
+            Preferences, tuple[np.ndarray, np.ndarray, np.ndarray | None]
+        ] = OrderedDict()
         self._periods: dict[tuple[date, date], np.ndarray] = {}
         self._voted: dict[int, PaperFeatures] = {}  # features of papers readers voted on
-        self._expansions: dict[tuple[str, ...], tuple[TopicTerms, ...]] = {}
+        self._expansions: dict[tuple[object, ...], Preferences] = {}
         self.rankings_computed = 0
+
+    def query_vector(self, text: str) -> np.ndarray:
+        if text not in self.queries:
+            self.prepare_queries([text])
+        return self.queries[text]
+
+    def prepare_queries(self, texts: Iterable[str]) -> None:
+        """Vectors for interest texts: from the stored ones (one query), embedding and
+        storing only texts never seen before, so a reader's interest is embedded once,
+        when it is new or has changed, not on every run."""
+        if self.model is None:
+            return
+        keys = {
+            hashlib.sha256(f"{self.model}\n{t}".encode()).hexdigest(): t
+            for t in set(texts)
+            if t not in self.queries
+        }
+        if not keys:
+            return
+        for key, data in InterestVector.objects.filter(key__in=list(keys)).values_list(
+            "key", "vector"
+        ):
+            vector = embedding.from_bytes(data)
+            if vector is not None:
+                self.queries[keys.pop(key)] = vector
+        if not keys:
+            return
+        texts_new = list(keys.values())
+        vectors = embedding.embed_queries(texts_new)
+        InterestVector.objects.bulk_create(
+            [
+                InterestVector(key=key, model=self.model, vector=embedding.to_bytes(v))
+                for key, v in zip(keys, vectors, strict=True)
+            ],
+            ignore_conflicts=True,
+        )
+        self.queries.update(zip(texts_new, vectors, strict=True))
 
     def preferences(
         self, subscriber: Subscriber, topic_ids: Iterable[int], feedback: FeedbackModel | None
     ) -> Preferences:
         """A subscriber's preferences as a hashable value."""
         keywords = tuple(subscriber.keyword_list())
-        if keywords not in self._expansions:
-            self._expansions[keywords] = (
-                interest_topics(", ".join(keywords), self.topics) if keywords else ()
+        topics = tuple(self.topic_terms[t] for t in sorted(topic_ids) if t in self.topic_terms)
+        key = (keywords, topics)
+        if key not in self._expansions:
+            self._expansions[key] = reader_preferences(
+                catalogue=self.catalogue,
+                catalogue_topics=self.topics,
+                topics=topics,
+                keywords=keywords,
             )
+        base = self._expansions[key]
         return Preferences(
-            topics=tuple(self.topic_terms[t] for t in sorted(topic_ids) if t in self.topic_terms),
+            topics=topics,
             keywords=keywords,
             authors=tuple(a for a in subscriber.authors if isinstance(a, str) and a.strip()),
-            expansions=self._expansions[keywords],
+            expansions=base.expansions,
             feedback=feedback,
         )
 
-    def ranking(self, prefs: Preferences) -> tuple[np.ndarray, np.ndarray | None]:
-        """The final scores and feedback vector for a set of preferences, from the run's
-        bounded cache."""
+    def prepare_batch(self, subscribers: list[Subscriber]) -> None:
+        """The batch's interest vectors in one look-up."""
+        self.prepare_queries(
+            text
+            for s in subscribers
+            for text in interest_texts(Preferences(keywords=tuple(s.keyword_list())))
+        )
+
+    def ranking(self, prefs: Preferences) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The order keys, scores and feedback vector for a set of preferences, from the
+        run's bounded cache."""
         cached = self._rankings.get(prefs)
         if cached is not None:
             self._rankings.move_to_end(prefs)
             return cached
         nudge = feedback_nudge(prefs, self.catalogue)
-        result = (ranking(prefs, self.catalogue, nudge), nudge)
+        result = (*ranked(prefs, self.catalogue, nudge), nudge)
         self.rankings_computed += 1
         self._rankings[prefs] = result
         if len(self._rankings) > RANKING_CACHE:
@@ -193,11 +280,11 @@ class Run:
         if sent:
             eligible = eligible.copy()
             eligible[[self.index[p] for p in sent if p in self.index]] = False
-        final, nudge = self.ranking(prefs)
+        final, score, nudge = self.ranking(prefs)
         chosen = top(final, subscriber.max_papers, eligible)
         reasons = explain(prefs, self.catalogue, chosen, nudge)
         return [
-            (self.papers[i], Match(self.papers[i].pk, round(float(final[i]), 4), why))
+            (self.papers[i], Match(self.papers[i].pk, round(float(score[i]), 4), why))
             for i, why in zip(chosen, reasons, strict=True)
         ]
 
@@ -212,10 +299,11 @@ class Run:
         for subscriber_id, vote, paper_id in rows:
             if len(recent[subscriber_id]) < FEEDBACK_VOTES:
                 recent[subscriber_id].append((vote, paper_id))
+        self._add_liked_papers(subscribers, recent)
         # Voted papers' texts, each loaded and featurised once per run.
         missing = {p for rated in recent.values() for _, p in rated} - self._voted.keys()
         for paper in Paper.objects.filter(pk__in=missing).only(*FEATURE_FIELDS):
-            self._voted[paper.pk] = features_of(paper)
+            self._voted[paper.pk] = features_of(paper, self.model)
         votes = {
             s: [(v, self._voted[p]) for v, p in rated if p in self._voted]
             for s, rated in recent.items()
@@ -231,6 +319,23 @@ class Run:
                 models[subscriber_id] = model
         return models
 
+    @staticmethod
+    def _add_liked_papers(
+        subscribers: list[Subscriber], recent: dict[int, list[tuple[int, int]]]
+    ) -> None:
+        """Papers a reader named as liked count as thumbs up, unless they voted on them."""
+        named = {s.pk: s.liked_papers for s in subscribers if s.liked_papers}
+        if not named:
+            return
+        wanted = {a for ids in named.values() for a in ids if isinstance(a, str)}
+        by_arxiv = dict(Paper.objects.filter(arxiv_id__in=wanted).values_list("arxiv_id", "pk"))
+        for subscriber_id, ids in named.items():
+            voted = {p for _, p in recent[subscriber_id]}
+            for arxiv_id in ids:
+                pk = by_arxiv.get(arxiv_id)
+                if pk is not None and pk not in voted:
+                    recent[subscriber_id].append((1, pk))
+
 
 _RUNS: OrderedDict[tuple[object, ...], Run] = OrderedDict()
 
@@ -242,7 +347,11 @@ def run_for(digest_date: date) -> Run:
     topics makes a new one."""
     window = run_window(digest_date)
     papers = Paper.objects.filter(catalogue_date__range=window).aggregate(
-        n=Count("id"), low=Min("id"), high=Max("id"), updated=Max("updated")
+        n=Count("id"),
+        low=Min("id"),
+        high=Max("id"),
+        updated=Max("updated"),
+        embedded=Count("id", filter=Q(embedding_model=embedding.model_name())),
     )
     topics = hash(tuple(Topic.objects.order_by("pk").values_list("pk", "name", "terms")))
     key = (digest_date, *papers.values(), topics)
@@ -319,6 +428,7 @@ def digest_plan(*, digest_date: date, subscribers: QuerySet[Subscriber]) -> Plan
         last_ends = _last_period_ends(batch, digest_date)
         periods = {s.pk: digest_period(s, digest_date, last_ends.get(s.pk)) for s in batch}
         sent = _sent(batch, run)
+        run.prepare_batch(batch)
         models = run.feedback_models(batch)
         topics = _topic_ids(batch)
         plans = []

@@ -37,6 +37,7 @@ class Preferences(TypedDict, total=False):
 
     keywords: str
     authors: list[str]
+    liked_papers: list[str]
     frequency: str
     weekly_day: int
     send_hour: int

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from papers.embedding import EmbeddingError, papers_embed
 from papers.models import IngestRun, Paper, Source
 from papers.sources import PaperRecord, ParseResult, SourceError
 from papers.text import readable
@@ -53,6 +54,7 @@ def _merge(paper: Paper, record: PaperRecord) -> bool:
         if raw and raw != getattr(paper, f"{name}_raw"):
             put(f"{name}_raw", raw)
             put(name, readable(raw))
+            put("embedding_model", "")  # the text changed: embed it again
     for name in TEXT_FIELDS:
         value = getattr(record, name)
         if value:
@@ -160,6 +162,7 @@ def _upsert_batch(batch: dict[str, list[PaperRecord]], counts: UpsertCounts) -> 
                 "announced_on",
                 "catalogue_date",
                 "source",
+                "embedding_model",
                 "updated",
             ]
             Paper.objects.bulk_update(changed, fields)
@@ -195,6 +198,7 @@ def ingest_run(
     fetch: Callable[[], ParseResult],
     window: tuple[date | None, date | None] = (None, None),
     detail: str = "",
+    embed: bool = True,
 ) -> IngestRun:
     """Run one fetch-and-upsert, leaving an IngestRun that says what happened.
 
@@ -221,7 +225,19 @@ def ingest_run(
     run.skipped_count = len(result.skipped)
     run.skipped = result.skipped[:1000]
     _finish(run, status=IngestRun.Status.SUCCEEDED)
+    if embed:
+        _embed_new_papers()
     return run
+
+
+def _embed_new_papers() -> None:
+    """Vectors for what the run brought in. A failure here never fails the ingest: the
+    papers are stored, planning falls back to word matching for them, and the next
+    run (or ``manage.py embed_papers``) embeds them."""
+    try:
+        papers_embed()
+    except (EmbeddingError, OSError, RuntimeError, ValueError) as exc:
+        log.warning("embedding new papers failed: %s", exc)
 
 
 def _finish(run: IngestRun, *, status: str, error: str = "") -> None:

@@ -39,6 +39,12 @@ class Paper(models.Model):
     project_page = models.URLField(max_length=500, blank=True)
     thumbnail = models.URLField(max_length=500, blank=True)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.HF)
+    embedding = models.BinaryField(
+        null=True, editable=False, help_text="Sentence embedding of title and abstract (float16)."
+    )
+    embedding_model = models.CharField(
+        max_length=100, blank=True, editable=False, help_text="The model that made the embedding."
+    )
     created = models.DateTimeField(default=timezone.now)
     updated = models.DateTimeField(default=timezone.now)
 
@@ -46,6 +52,8 @@ class Paper(models.Model):
         indexes = [
             # Planning: the candidates of a digest period, most upvoted first.
             models.Index(fields=["catalogue_date", "-upvotes"], name="paper_catalogue_idx"),
+            # embed_papers and the ingest tasks: papers whose vector is missing or stale.
+            models.Index(fields=["embedding_model"], name="paper_embedding_model_idx"),
         ]
 
     def __str__(self) -> str:

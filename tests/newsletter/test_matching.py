@@ -200,7 +200,9 @@ def test_feedback_pulls_similar_papers_up_and_pushes_others_down() -> None:
     assert scores[1] > before[1] and scores[3] > before[3]
     assert 2 not in scores or scores[2] < before[2]
     assert ids(after)[:2] in ([1, 3], [3, 1])
-    assert any(r.startswith("like papers you liked ('Block-sparse") for r in after[0].reasons)
+    assert any(
+        r.startswith("like papers you liked, such as Block-sparse") for r in after[0].reasons
+    )
 
 
 def test_limit_and_eligibility_select_without_sorting_everything() -> None:

@@ -93,14 +93,17 @@ class Command(BaseCommand):
             description=jsonl.__doc__,
         )
         jsonl_parser.add_argument("path", type=Path, metavar="PATH")
+        _no_embed_argument(jsonl_parser)
 
     def _file_argument(self, parser: ArgumentParser, text: str) -> None:
         parser.add_argument(
             "--file", type=Path, nargs="+", action="extend", default=[], metavar="PATH", help=text
         )
+        _no_embed_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         source = options["source"]
+        self.embed = not options["no_embed"]
         try:
             with ingest_lock(source):
                 runs = list(getattr(self, f"ingest_{source}")(options))
@@ -198,7 +201,7 @@ class Command(BaseCommand):
         *,
         label: str,
     ) -> IngestRun:
-        run = ingest_run(source=source, fetch=fetch, window=window, detail=detail)
+        run = ingest_run(source=source, fetch=fetch, window=window, detail=detail, embed=self.embed)
         if run.status == IngestRun.Status.FAILED:
             self.stderr.write(f"{label}: FAILED: {run.error}")
         else:
@@ -215,3 +218,12 @@ class Command(BaseCommand):
         if len(items) > 1 and sys.stderr.isatty():
             return tqdm(items, desc=what, unit="day" if what != "files" else "file")
         return items
+
+
+def _no_embed_argument(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-embed",
+        action="store_true",
+        help="store the papers without computing their embeddings (for a big backfill: run "
+        "manage.py embed_papers afterwards, in one pass)",
+    )
