@@ -77,6 +77,34 @@ def load_papers(tmp: str) -> list[PaperRecord]:
     return list(records.values())
 
 
+def embed_cached() -> None:
+    """The papers' embeddings, as ingest computes them; cached under var/ between runs
+    (embedding 4,000 papers takes minutes, and it is measured by bench/ingest.py)."""
+    import numpy as np
+
+    from papers.embedding import model_name, papers_embed, to_bytes
+    from papers.models import Paper
+
+    cache = Path(__file__).resolve().parent.parent / "var" / "bench" / f"plan-{model_name()}.npz"
+    if cache.exists():
+        stored = np.load(cache)
+        vectors = dict(zip(stored["ids"].tolist(), stored["vectors"], strict=True))
+        papers = list(Paper.objects.only("arxiv_id"))
+        for paper in papers:
+            if paper.arxiv_id in vectors:
+                paper.embedding = to_bytes(vectors[paper.arxiv_id])
+                paper.embedding_model = model_name()
+        Paper.objects.bulk_update(papers, ["embedding", "embedding_model"], batch_size=1000)
+    papers_embed()
+    rows = list(Paper.objects.values_list("arxiv_id", "embedding"))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        cache,
+        ids=np.array([a for a, _ in rows]),
+        vectors=np.stack([np.frombuffer(bytes(e), dtype=np.float16) for _, e in rows]),
+    )
+
+
 def seed(readers: int, tmp: str) -> dict[str, int]:
     """Candidates, older voted papers, readers, their topics and feedback, in bulk."""
     from dataclasses import replace
@@ -95,6 +123,7 @@ def seed(readers: int, tmp: str) -> dict[str, int]:
         for r in records[CANDIDATES : CANDIDATES + 3000]
     ]
     papers_upsert(records=candidates + older)
+    embed_cached()
     old_ids = list(
         Paper.objects.filter(catalogue_date__lt=DIGEST - timedelta(days=30)).values_list(
             "id", flat=True

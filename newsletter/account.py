@@ -150,6 +150,7 @@ def subscriber_export(*, subscriber: Subscriber) -> dict[str, Any]:
         ],
         "interests": subscriber.keywords,
         "authors": list(subscriber.authors),
+        "liked_papers": list(subscriber.liked_papers),
         "deliveries": [_delivery(d) for d in deliveries],
         "feedback": [
             {
@@ -251,6 +252,7 @@ def subscriber_erase(*, subscriber: Subscriber) -> None:
         status=Status.DELETED,
         keywords="",
         authors=[],
+        liked_papers=[],
         consent_at=None,
         confirmation_due=None,
         token_version=F("token_version") + 1,

@@ -96,7 +96,7 @@ RECENT = 10  # deliveries, events and votes shown on a subscriber's page
 IMPORT_SHOWN = 1000  # rows listed on the import report
 FIELDSETS: tuple[tuple[str | None, dict[str, Any]], ...] = (
     (None, {"fields": ("email", "status", "consent_at", "created", "updated")}),
-    ("Interests", {"fields": ("topics", "keywords", "authors")}),
+    ("Interests", {"fields": ("topics", "keywords", "authors", "liked_papers")}),
     ("Schedule", {"fields": ("frequency", "weekly_day", "send_hour", "timezone", "max_papers")}),
     ("Links", {"fields": ("token_version",)}),
 )
