@@ -995,19 +995,28 @@ def meaning_topics(
 
 
 def title_hits(prefs: Preferences, catalogue: Catalogue) -> np.ndarray:
-    """Papers whose title carries the reader's exact phrase or a ticked topic's name."""
-
-    def build() -> np.ndarray:
-        phrases = [p for p in interest_texts(prefs) if 0 < len(p.split()) <= 6]
-        names = [concept(part) for t in prefs.topics for part in _name_parts(t.name)]
-        out = np.zeros(catalogue.n, dtype=bool)
-        for i, paper in enumerate(catalogue.papers):
-            out[i] = any(quoted(p, paper.title) for p in phrases) or any(
-                c is not None and c.seq in paper.title_seq for c in names
+    """Papers whose title carries the reader's exact phrase or a ticked topic's name
+    (each phrase and name looked up once per run, shared by every reader)."""
+    out = np.zeros(catalogue.n, dtype=bool)
+    for phrase in interest_texts(prefs):
+        if 0 < len(phrase.split()) <= 6:
+            out |= catalogue._memo(
+                ("title-phrase", phrase),
+                lambda p=phrase: np.array(  # type: ignore[misc]
+                    [quoted(p, paper.title) for paper in catalogue.papers], dtype=bool
+                ),
             )
-        return out
-
-    return catalogue._memo(("title", prefs.topics, prefs.keywords), build)
+    for topic in prefs.topics:
+        for part in _name_parts(topic.name):
+            c = concept(part)
+            if c is not None:
+                out |= catalogue._memo(
+                    ("title-name", c.seq),
+                    lambda c=c: np.array(  # type: ignore[misc]
+                        [c.seq in paper.title_seq for paper in catalogue.papers], dtype=bool
+                    ),
+                )
+    return out
 
 
 def _name_parts(name: str) -> list[str]:
@@ -1142,12 +1151,18 @@ def top(
 def quoted(phrase: str, text: str) -> bool:
     """The phrase occurs in the text as written: any case, whole words, and not as part
     of a hyphenated name ("Thinking" in "GPT-5-Thinking" does not count)."""
-    phrase = " ".join(phrase.split())
-    if not phrase:
-        return False
-    flags = 0 if _is_acronym(phrase) else re.IGNORECASE
-    pattern = rf"(?<![\w-]){re.escape(phrase)}(?![\w]|-\w)"
-    return re.search(pattern, " ".join(text.split()), flags) is not None
+    pattern = _quote_pattern(phrase)
+    return pattern is not None and pattern.search(text) is not None
+
+
+@lru_cache(maxsize=65536)
+def _quote_pattern(phrase: str) -> re.Pattern[str] | None:
+    words = phrase.split()
+    if not words:
+        return None
+    flags = 0 if _is_acronym(" ".join(words)) else re.IGNORECASE
+    body = r"\s+".join(map(re.escape, words))
+    return re.compile(rf"(?<![\w-]){body}(?![\w]|-\w)", flags)
 
 
 def _in_words(text: str, limit: int = 60) -> str:

@@ -178,7 +178,7 @@ class Run:
         ] = OrderedDict()
         self._periods: dict[tuple[date, date], np.ndarray] = {}
         self._voted: dict[int, PaperFeatures] = {}  # features of papers readers voted on
-        self._expansions: dict[tuple[object, ...], Preferences] = {}
+        self._expansions: dict[tuple[str, ...], tuple[TopicTerms, ...]] = {}
         self.rankings_computed = 0
 
     def query_vector(self, text: str) -> np.ndarray:
@@ -224,20 +224,16 @@ class Run:
         """A subscriber's preferences as a hashable value."""
         keywords = tuple(subscriber.keyword_list())
         topics = tuple(self.topic_terms[t] for t in sorted(topic_ids) if t in self.topic_terms)
-        key = (keywords, topics)
-        if key not in self._expansions:
-            self._expansions[key] = reader_preferences(
-                catalogue=self.catalogue,
-                catalogue_topics=self.topics,
-                topics=topics,
-                keywords=keywords,
-            )
-        base = self._expansions[key]
+        if keywords not in self._expansions:
+            self._expansions[keywords] = reader_preferences(
+                catalogue=self.catalogue, catalogue_topics=self.topics, keywords=keywords
+            ).expansions
+        ticked = {t.name for t in topics}
         return Preferences(
             topics=topics,
             keywords=keywords,
             authors=tuple(a for a in subscriber.authors if isinstance(a, str) and a.strip()),
-            expansions=base.expansions,
+            expansions=tuple(t for t in self._expansions[keywords] if t.name not in ticked),
             feedback=feedback,
         )
 
