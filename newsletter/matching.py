@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -570,6 +570,9 @@ class Catalogue:
             if p.vector is not None and len(p.vector) == dimensions:
                 self.vectors[i] = p.vector
         self.has_vectors = bool(dimensions) and embed is not None
+        # The meaning signals of the latest interest texts, bounded: memory must not
+        # grow with the number of distinct interests readers type.
+        self.meanings: OrderedDict[tuple[str, ...], np.ndarray] = OrderedDict()
         self.trend = np.array([trend(p.upvotes) for p in papers], dtype=np.float64)
         self._avg_length = sum(p.length for p in papers) / max(self.n, 1)
         self._vectors: dict[object, np.ndarray] = {}
@@ -1038,14 +1041,14 @@ def signals(
     for author in prefs.authors:
         out[3] = np.maximum(out[3], catalogue.author(author))
     out[:3] = np.log1p(out[:3])
-    texts = interest_texts(prefs)
-    if texts and catalogue.has_vectors:
-        out[4] = np.max([catalogue.semantic(t) for t in texts], axis=0)
-        z = _standardised(out[4] + PRF_SHARE * _pseudo_feedback(out[4] + out[0], catalogue))
-        # Standing out among today's papers counts only for a paper that is close in
-        # absolute terms too: on a day with nothing about octopuses, the least unrelated
-        # paper is still unrelated.
-        out[5] = z * np.clip((out[4] - MEANING_FLOOR) / MEANING_RAMP, 0.0, 1.0)
+    if prefs.keywords and catalogue.has_vectors:
+        meaning = catalogue.meanings.get(prefs.keywords)
+        if meaning is None:
+            meaning = _meaning(prefs, catalogue, out[0].copy())
+            catalogue.meanings[prefs.keywords] = meaning
+            if len(catalogue.meanings) > MEANINGS_KEPT:
+                catalogue.meanings.popitem(last=False)
+        out[4:6] = meaning
     if prefs.topics and catalogue.has_vectors:
         out[6] = np.max([catalogue.semantic(t.meaning) for t in prefs.topics], axis=0)
     out[7] = title_hits(prefs, catalogue)
@@ -1056,10 +1059,22 @@ def signals(
     return out
 
 
+MEANINGS_KEPT = 2048  # interest texts whose meaning signals a run keeps
 MEANING_FLOOR = 0.22  # cosine below which a paper is unrelated to an interest
 MEANING_RAMP = 0.1  # and above FLOOR + RAMP, fully related
 PRF_SHARE = 0.5  # weight of the best few papers' centroid beside the reader's words
 PRF_DEPTH = 3
+
+
+def _meaning(prefs: Preferences, catalogue: Catalogue, words: np.ndarray) -> np.ndarray:
+    """The two meaning signals of a reader's free text (they depend on nothing else, so
+    readers who typed the same words share them)."""
+    closest = np.max([catalogue.semantic(t) for t in interest_texts(prefs)], axis=0)
+    z = _standardised(closest + PRF_SHARE * _pseudo_feedback(closest + words, catalogue))
+    # Standing out among today's papers counts only for a paper that is close in
+    # absolute terms too: on a day with nothing about octopuses, the least unrelated
+    # paper is still unrelated.
+    return np.vstack([closest, z * np.clip((closest - MEANING_FLOOR) / MEANING_RAMP, 0.0, 1.0)])
 
 
 def _pseudo_feedback(first: np.ndarray, catalogue: Catalogue) -> np.ndarray:
