@@ -32,6 +32,13 @@ BENCH = ROOT / "bench"
 QUOTE = re.compile(r"'([^']+)'")
 
 
+def monday_reader(email: str, topics: tuple[str, ...] = (), **fields: Any) -> Subscriber:
+    """An active weekly reader on Mondays: their digest of MONDAY covers the sample week."""
+    return make_subscriber(
+        email, "active", topics, frequency=Subscriber.Frequency.WEEKLY, weekly_day=0, **fields
+    )
+
+
 def test_the_bundled_model_loads_offline_and_knows_what_text_means() -> None:
     papers = embed_papers(
         [
@@ -74,13 +81,7 @@ def test_a_bad_model_setting_is_a_clear_error(settings: Any, db: None) -> None:
 
 
 def test_a_sentence_reaches_papers_that_share_none_of_its_words(sample_week: list[Paper]) -> None:
-    reader = make_subscriber(
-        "eve@example.org",
-        "active",
-        keywords="robots that learn to pick things up",
-        frequency=Subscriber.Frequency.WEEKLY,
-        weekly_day=0,
-    )
+    reader = monday_reader("eve@example.org", keywords="robots that learn to pick things up")
     preview = digest_preview(subscriber=reader, digest_date=MONDAY)
     titles = [paper.title for paper, _ in preview.items]
     assert titles, "a sentence interest must not starve the digest"
@@ -130,17 +131,12 @@ def test_free_text_reaches_the_catalogues_curated_topics(sample_week: list[Paper
 
 
 def demo_reader() -> Subscriber:
-    reader = make_subscriber(
+    return monday_reader(
         "reader@example.org",
-        "active",
-        ["agents", "reasoning", "multimodal"],
+        ("agents", "reasoning", "multimodal"),
         keywords="video generation, reinforcement learning",
-        frequency=Subscriber.Frequency.WEEKLY,
-        weekly_day=0,
+        max_papers=50,
     )
-    reader.max_papers = 50
-    reader.save()
-    return reader
 
 
 def test_the_demo_digest_puts_strong_matches_first_most_upvoted_first(
@@ -181,13 +177,7 @@ def test_the_digest_says_how_it_is_ordered(sample_week: list[Paper], mailoutbox:
 
 def test_liked_papers_count_as_thumbs_up_from_day_one(sample_week: list[Paper]) -> None:
     liked = next(p for p in sample_week if "Agent" in p.title)
-    reader = make_subscriber(
-        "fay@example.org",
-        "active",
-        keywords="agents",
-        frequency=Subscriber.Frequency.WEEKLY,
-        weekly_day=0,
-    )
+    reader = monday_reader("fay@example.org", keywords="agents")
     before = [p.pk for p, _ in digest_preview(subscriber=reader, digest_date=MONDAY).items]
     reader.liked_papers = [liked.arxiv_id]
     reader.save()
