@@ -56,6 +56,11 @@ def subscriber_resubscribe(*, subscriber: Subscriber) -> bool:
     return _move(subscriber, from_=RESUBSCRIBABLE, to=Status.ACTIVE, consent_at=timezone.now())
 
 
+def subscriber_unsubscribe_undo(*, subscriber: Subscriber) -> bool:
+    """Back to active right after an unsubscribe, through the same link."""
+    return _move(subscriber, from_=(Status.UNSUBSCRIBED,), to=Status.ACTIVE)
+
+
 def subscriber_reoptin(*, subscriber: Subscriber) -> bool:
     """The fresh opt-in link was followed and its button pressed."""
     return _move(subscriber, from_=REOPTABLE, to=Status.ACTIVE, consent_at=timezone.now())

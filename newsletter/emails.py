@@ -112,16 +112,18 @@ def _bulk_headers(unsubscribe_url: str, message_id: str) -> dict[str, str]:
 
 
 def digest_context(
-    delivery: Delivery, *, papers: dict[int, dict[str, Any]] | None = None
+    delivery: Delivery, *, papers: dict[int, dict[str, Any]] | None = None, web: bool = False
 ) -> dict[str, Any]:
     """Everything the digest templates show. ``papers`` caches each paper's part across
-    the digests of one sending chunk (most readers share papers)."""
+    the digests of one sending chunk (most readers share papers). The ``web`` copy (the
+    "view in browser" page, whose address anyone the email is forwarded to may hold)
+    carries no personal link and not the address: no thumbs, manage or unsubscribe."""
     subscriber = delivery.subscriber
     items = getattr(delivery, "ranked_items", None)
     if items is None:
         items = list(delivery.items.select_related("paper").order_by("rank"))
     papers = {} if papers is None else papers
-    feedback = _feedback_prefix(subscriber.feedback_token())
+    feedback = "" if web else _feedback_prefix(subscriber.feedback_token())
     entries = []
     for item in items:
         shared = papers.get(item.paper_id)
@@ -132,8 +134,8 @@ def digest_context(
                 **shared,
                 "rank": item.rank,
                 "reason": item.reason,
-                "thumbs_up_url": f"{feedback}{item.paper_id}/up/",
-                "thumbs_down_url": f"{feedback}{item.paper_id}/down/",
+                "thumbs_up_url": f"{feedback}{item.paper_id}/up/" if feedback else "",
+                "thumbs_down_url": f"{feedback}{item.paper_id}/down/" if feedback else "",
             }
         )
     return {
@@ -141,11 +143,12 @@ def digest_context(
         "date_label": _date_label(delivery.digest_date),
         "frequency": subscriber.frequency,
         "papers": entries,
-        "unsubscribe_url": subscriber.unsubscribe_url(),
-        "manage_url": subscriber.manage_url(),
-        "web_url": delivery.web_url(),
+        "unsubscribe_url": "" if web else subscriber.unsubscribe_url(),
+        "manage_url": "" if web else subscriber.manage_url(),
+        "web_url": "" if web else delivery.web_url(),
+        "web_copy": web,
         "postal_address": settings.PAPERBOY_POSTAL_ADDRESS,
-        "email": subscriber.email,
+        "email": "" if web else subscriber.email,
     }
 
 
@@ -156,8 +159,8 @@ def _feedback_prefix(token: str) -> str:
 
 
 def digest_html(delivery: Delivery) -> str:
-    """The digest's HTML part alone: the "view in browser" page."""
-    return render("digest", digest_context(delivery)).html
+    """The "view in browser" page: the digest's HTML part without its personal links."""
+    return render("digest", digest_context(delivery, web=True)).html
 
 
 def _date_label(day: date) -> str:

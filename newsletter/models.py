@@ -21,6 +21,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils.timezone import now as utcnow
 
+from newsletter.tokens import BadToken, check_token, make_token
 from papers.models import Paper
 
 
@@ -118,6 +119,18 @@ class SubscriberQuerySet(models.QuerySet["Subscriber"]):
         """The subscriber with this address, found through the unique index on
         lower(email): a plain ``email=`` filter cannot use it and reads every row."""
         return self.annotate(email_lower=Lower("email")).filter(email_lower=email.lower())
+
+    def from_token(
+        self, token: str, *, purpose: str, expired_ok: bool = False
+    ) -> tuple[Subscriber, str]:
+        """The subscriber a signed link names and its extra part, or BadToken: forged,
+        expired (unless ``expired_ok``), or revoked (the reader's token version moved
+        on, or the reader is gone)."""
+        claim = check_token(token, purpose=purpose, expired_ok=expired_ok)
+        subscriber = self.filter(pk=claim.pk).first()
+        if subscriber is None or subscriber.token_version != claim.version:
+            raise BadToken("this link is no longer valid")
+        return subscriber, claim.extra
 
 
 class Subscriber(models.Model):
@@ -254,35 +267,25 @@ class Subscriber(models.Model):
         return day - timedelta(days=7 if self.frequency == self.Frequency.WEEKLY else 1)
 
     def unsubscribe_url(self) -> str:
-        from newsletter.tokens import make_token
-
         token = make_token(self, purpose="unsubscribe")
         return settings.SITE_URL + reverse("unsubscribe", args=[token])
 
     def confirm_url(self) -> str:
-        from newsletter.tokens import make_token
-
         token = make_token(self, purpose="confirm")
         return settings.SITE_URL + reverse("confirm", args=[token])
 
     def manage_url(self) -> str:
-        from newsletter.tokens import make_token
-
         token = make_token(self, purpose="manage")
         return settings.SITE_URL + reverse("manage", args=[token])
 
     def resubscribe_url(self) -> str:
         """A fresh opt-in for a suppressed reader; expires like a confirmation link."""
-        from newsletter.tokens import make_token
-
         token = make_token(self, purpose="resubscribe")
         return settings.SITE_URL + reverse("resubscribe", args=[token])
 
     def feedback_token(self) -> str:
         """One token per digest; the paper and the vote go in the path, and a vote only
         counts for a paper that was sent to this reader."""
-        from newsletter.tokens import make_token
-
         return make_token(self, purpose="feedback")
 
 
@@ -317,6 +320,12 @@ class Delivery(models.Model):
     message_id = models.CharField(max_length=255, blank=True, help_text="Message-ID header.")
     provider_id = models.CharField(max_length=255, blank=True, help_text="The provider's id.")
     error = models.TextField(blank=True)
+    link_version = models.PositiveIntegerField(
+        default=1,
+        editable=False,
+        help_text="The reader's token version when it was planned: its web copy works "
+        'while the reader\'s links do, and dies with "sign out my links".',
+    )
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -348,6 +357,16 @@ class Delivery(models.Model):
     def web_url(self) -> str:
         """The "view in browser" copy; the random public id is the key to it."""
         return settings.SITE_URL + reverse("digest_web", args=[self.public_id])
+
+    def web_copy_open(self) -> bool:
+        """Whether its web copy may be shown: not skipped, the reader not erased and
+        their links not signed out since it was planned."""
+        subscriber = self.subscriber
+        return (
+            self.status != self.Status.SKIPPED
+            and subscriber.status != Subscriber.Status.DELETED
+            and subscriber.token_version == self.link_version
+        )
 
 
 class DeliveryItem(models.Model):

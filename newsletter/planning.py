@@ -493,6 +493,7 @@ def _write(
                         period_start=start,
                         period_end=end,
                         status=Delivery.Status.PLANNED if chosen else Delivery.Status.SKIPPED,
+                        link_version=s.token_version,
                     )
                     for s, start, end, chosen in plans
                 ]

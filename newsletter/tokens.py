@@ -1,4 +1,6 @@
-"""Signed links. Each purpose has its own salt, so a token for one never works for another.
+"""Signed links: sign and check only (the subscriber a token names is looked up by
+``Subscriber.objects.from_token``). Each purpose has its own salt, so a token for one
+never works for another.
 
 Confirm and resubscribe links (opt-ins) expire after PAPERBOY_CONFIRM_MAX_AGE_DAYS;
 unsubscribe, manage and feedback links do not. Every link carries the subscriber's
@@ -9,13 +11,10 @@ link sent so far.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import NamedTuple, Protocol
 
 from django.conf import settings
 from django.core import signing
-
-if TYPE_CHECKING:
-    from newsletter.models import Subscriber
 
 PURPOSES = ("confirm", "unsubscribe", "manage", "feedback", "resubscribe")
 EXPIRING = ("confirm", "resubscribe")
@@ -29,14 +28,29 @@ class BadToken(Exception):
         self.expired = expired
 
 
+class Holder(Protocol):
+    """What a token is made for: a subscriber's id and token version."""
+
+    pk: int
+    token_version: int
+
+
+class Claim(NamedTuple):
+    """What a good signature says: whose link it is, at which version, and its extra."""
+
+    pk: int
+    version: int
+    extra: str
+
+
 def _salt(purpose: str) -> str:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
     return f"paperboy.{purpose}"
 
 
-def make_token(subscriber: Subscriber, *, purpose: str, extra: str = "") -> str:
-    payload: list[int | str] = [subscriber.pk, subscriber.token_version]
+def make_token(holder: Holder, *, purpose: str, extra: str = "") -> str:
+    payload: list[int | str] = [holder.pk, holder.token_version]
     if extra:
         payload.append(extra)
     return signing.dumps(payload, salt=_salt(purpose), compress=True)
@@ -48,39 +62,21 @@ def _max_age(purpose: str) -> timedelta | None:
     return None
 
 
-def read_token(token: str, *, purpose: str) -> tuple[Subscriber, str]:
-    """The subscriber a token names and its extra part, or BadToken."""
+def check_token(token: str, *, purpose: str, expired_ok: bool = False) -> Claim:
+    """The claim a token signs, or BadToken. With ``expired_ok`` an expired link still
+    names its subscriber (the page of an expired confirmation link offers a fresh one):
+    the signature is checked all the same."""
     try:
-        payload = signing.loads(token, salt=_salt(purpose), max_age=_max_age(purpose))
+        max_age = None if expired_ok else _max_age(purpose)
+        payload = signing.loads(token, salt=_salt(purpose), max_age=max_age)
     except signing.SignatureExpired:
         raise BadToken("this link has expired", expired=True) from None
     except signing.BadSignature:
         raise BadToken("this link is not valid") from None
-    return _named(payload)
-
-
-def read_expired_token(token: str, *, purpose: str) -> tuple[Subscriber, str]:
-    """Like read_token, but an expired link still names its subscriber: the page of an
-    expired confirmation link offers to send a fresh one. The signature is checked all
-    the same, and a revoked link stays revoked."""
-    try:
-        payload = signing.loads(token, salt=_salt(purpose))
-    except signing.BadSignature:
-        raise BadToken("this link is not valid") from None
-    return _named(payload)
-
-
-def _named(payload: object) -> tuple[Subscriber, str]:
-    from newsletter.models import Subscriber
-
     if not (
         isinstance(payload, list)
         and 2 <= len(payload) <= 3
-        and all(isinstance(part, int) for part in payload[:2])
+        and all(isinstance(part, int) and not isinstance(part, bool) for part in payload[:2])
     ):
         raise BadToken("this link is not valid")
-    subscriber = Subscriber.objects.filter(pk=payload[0]).first()
-    if subscriber is None or subscriber.token_version != payload[1]:
-        raise BadToken("this link is no longer valid")
-    extra = payload[2] if len(payload) == 3 else ""
-    return subscriber, str(extra)
+    return Claim(payload[0], payload[1], str(payload[2]) if len(payload) == 3 else "")

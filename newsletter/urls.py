@@ -12,6 +12,7 @@ urlpatterns = [
     path("archive/", views.archive_index, name="archive"),
     re_path(r"^archive/(?P<day>\d{4}-\d{2}-\d{2})/$", views.archive_day, name="archive_day"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("unsubscribe/<str:token>/undo/", views.unsubscribe_undo, name="unsubscribe_undo"),
     path("manage/<str:token>/", views.manage, name="manage"),
     path("feedback/<str:token>/<int:paper_id>/<str:vote>/", views.feedback, name="feedback"),
     path("digest/<uuid:public_id>/", views.digest_web, name="digest_web"),

@@ -34,7 +34,7 @@ from newsletter.subscriptions import (
     subscriber_signup,
     subscriber_unsubscribe,
 )
-from newsletter.tokens import BadToken, make_token, read_expired_token, read_token
+from newsletter.tokens import BadToken
 
 TOO_MANY_REQUESTS = "Too many requests from your network. Try again in an hour."
 
@@ -87,7 +87,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button (mail scanners open every link); POST confirms. An expired
     link's page offers to send a fresh one."""
     try:
-        subscriber, _ = read_token(token, purpose="confirm")
+        subscriber, _ = Subscriber.objects.from_token(token, purpose="confirm")
     except BadToken as error:
         if error.expired:
             return _confirm_expired(request, token, ResendConfirmationForm())
@@ -105,7 +105,7 @@ def _confirm_expired(
     """410 with a button for a fresh link, if the link still names a subscriber (one
     never confirmed is deleted once the link expires: then, sign up again)."""
     try:
-        read_expired_token(token, purpose="confirm")
+        Subscriber.objects.from_token(token, purpose="confirm", expired_ok=True)
     except BadToken:
         resend_url = ""
     else:
@@ -119,7 +119,7 @@ def confirm_resend(request: HttpRequest, token: str) -> HttpResponse:
     """The button on an expired confirmation link's page: a fresh link to the address
     the old one named, then the usual "check your inbox"."""
     try:
-        subscriber, _ = read_expired_token(token, purpose="confirm")
+        subscriber, _ = Subscriber.objects.from_token(token, purpose="confirm", expired_ok=True)
     except BadToken as error:
         return _bad_link(request, error)
     form = ResendConfirmationForm(request.POST)
@@ -171,22 +171,30 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button; POST (from the page, or a mail client's one-click) acts and
-    answers 200 with no redirect."""
+    answers 200 with no redirect. The link sits in every email's headers, so its pages
+    carry no manage credential: only a way to undo this unsubscribe."""
     try:
-        subscriber, _ = read_token(token, purpose="unsubscribe")
+        subscriber, _ = Subscriber.objects.from_token(token, purpose="unsubscribe")
     except BadToken as error:
         return _bad_link(request, error)
-    context = {
-        "subscriber": subscriber,
-        "manage_url": subscriber.manage_url(),
-        "resubscribe_action": reverse(
-            "manage_resubscribe", args=[make_token(subscriber, purpose="manage")]
-        ),
-    }
+    context = {"subscriber": subscriber, "token": token}
     if request.method == "POST":
         subscriber_unsubscribe(subscriber=subscriber)
         return render(request, "pages/unsubscribed.html", context)
     return render(request, "pages/unsubscribe.html", context)
+
+
+@require_POST
+def unsubscribe_undo(request: HttpRequest, token: str) -> HttpResponse:
+    """ "Changed your mind?" on the unsubscribed page: the same link starts the digests
+    again, only for a reader who unsubscribed (never a bounced or complained one)."""
+    try:
+        subscriber, _ = Subscriber.objects.from_token(token, purpose="unsubscribe")
+    except BadToken as error:
+        return _bad_link(request, error)
+    undone = account.subscriber_unsubscribe_undo(subscriber=subscriber)
+    context = {"subscriber": subscriber, "token": token, "undone": undone}
+    return render(request, "pages/unsubscribed.html", context)
 
 
 def manage_link(
@@ -198,7 +206,7 @@ def manage_link(
     @functools.wraps(view)
     def wrapper(request: HttpRequest, token: str) -> HttpResponse:
         try:
-            subscriber, _ = read_token(token, purpose="manage")
+            subscriber, _ = Subscriber.objects.from_token(token, purpose="manage")
         except BadToken as error:
             return _bad_link(request, error)
         return view(request, token, subscriber)
@@ -257,9 +265,10 @@ VOTES = {"up": Feedback.Vote.UP, "down": Feedback.Vote.DOWN}
 @require_http_methods(["GET", "POST"])
 def feedback(request: HttpRequest, token: str, paper_id: int, vote: str) -> HttpResponse:
     """Thumbs from a digest. GET shows a button (mail scanners follow links), POST
-    records the vote; only papers this reader was sent can be voted on."""
+    records the vote; only papers this reader was sent can be voted on. Link scanners
+    open these links: the page carries no manage credential."""
     try:
-        subscriber, _ = read_token(token, purpose="feedback")
+        subscriber, _ = Subscriber.objects.from_token(token, purpose="feedback")
     except BadToken as error:
         return _bad_link(request, error)
     if vote not in VOTES:
@@ -283,19 +292,17 @@ def feedback(request: HttpRequest, token: str, paper_id: int, vote: str) -> Http
         "recorded": recorded,
         "other_vote": other,
         "other_url": reverse("feedback", args=[token, paper_id, other]),
-        "manage_url": subscriber.manage_url(),
     }
     return render(request, "pages/feedback.html", context)
 
 
 def digest_web(request: HttpRequest, public_id: UUID) -> HttpResponse:
-    """The "view in browser" copy of a digest: the email's own HTML."""
-    delivery = get_object_or_404(
-        Delivery.objects.select_related("subscriber")
-        .exclude(status=Delivery.Status.SKIPPED)
-        .exclude(subscriber__status=Subscriber.Status.DELETED),
-        public_id=public_id,
-    )
+    """The "view in browser" copy of a digest: the email's HTML without its personal
+    links (anyone the email was forwarded to may hold this address). It dies with the
+    reader's links ("sign out my links", erasure)."""
+    delivery = get_object_or_404(Delivery.objects.select_related("subscriber"), public_id=public_id)
+    if not delivery.web_copy_open():
+        raise Http404("no such digest")
     response = HttpResponse(digest_html(delivery))
     response["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
@@ -400,7 +407,7 @@ def resubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """The fresh opt-in link emailed to a bounced or complained reader: GET shows a
     button (mail scanners open every link), POST starts the digests again."""
     try:
-        subscriber, _ = read_token(token, purpose="resubscribe")
+        subscriber, _ = Subscriber.objects.from_token(token, purpose="resubscribe")
     except BadToken as error:
         return _bad_link(request, error)
     done = request.method == "POST"
