@@ -205,6 +205,13 @@ ANYMAIL: dict[str, str] = {
     if name.startswith("ANYMAIL_")
 }
 ANYMAIL_WEBHOOK_SECRET = envstr("ANYMAIL_WEBHOOK_SECRET")
+# The one provider whose tracking webhook is mounted (/anymail/<provider>/tracking/):
+# the ESP sending the mail, or, with smtp through an ESP's relay, that ESP. Empty: none.
+PAPERBOY_WEBHOOK_PROVIDER = envstr(
+    "PAPERBOY_WEBHOOK_PROVIDER",
+    "" if EMAIL_PROVIDER in ("file", "console", "smtp") else EMAIL_PROVIDER,
+).lower()
+PAPERBOY_WEBHOOK_MAX_BYTES = envint("PAPERBOY_WEBHOOK_MAX_BYTES", 1024 * 1024)
 
 
 def _email_backend(provider: str) -> str:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.checks import Error, register
 
 from config.env import is_set
+from newsletter.tracking import TRACKING_VIEWS, webhook_problems
 
 LOCAL_PROVIDERS = ("file", "console", "smtp")
 
@@ -68,8 +69,24 @@ def check_production_settings(app_configs: Any = None, **kwargs: Any) -> list[Er
         )
     if settings.EMAIL_PROVIDER == "smtp" and not is_set("EMAIL_URL"):
         errors.append(_missing("EMAIL_URL", "paperboy.E008", "smtp needs a server address"))
-    if settings.EMAIL_PROVIDER not in LOCAL_PROVIDERS and not is_set("ANYMAIL_WEBHOOK_SECRET"):
-        errors.append(
-            _missing("ANYMAIL_WEBHOOK_SECRET", "paperboy.E010", "provider webhooks need it")
-        )
     return errors
+
+
+@register()
+def check_webhook(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The mounted tracking webhook (PAPERBOY_WEBHOOK_PROVIDER: the ESP, or the ESP behind
+    an smtp relay) refuses every request until its secrets are set: say which, in every
+    environment, so bounces are never silently lost."""
+    provider = settings.PAPERBOY_WEBHOOK_PROVIDER
+    if not provider:
+        return []
+    if provider not in TRACKING_VIEWS:
+        return [
+            Error(
+                f"PAPERBOY_WEBHOOK_PROVIDER={provider!r} has no tracking webhook.",
+                hint="Use one of: " + ", ".join(sorted(TRACKING_VIEWS)) + ", or leave it empty.",
+                id="paperboy.E011",
+            )
+        ]
+    why = f"the {provider} tracking webhook refuses every request without it"
+    return [_missing(name, "paperboy.E010", why) for name in webhook_problems(provider)]

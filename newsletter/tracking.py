@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from anymail import urls as anymail_urls
-from anymail.exceptions import AnymailError
+from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.urls import URLPattern, path, re_path
-from django.urls.resolvers import RoutePattern
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.urls import URLPattern, path
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 
 from newsletter.models import Delivery, EmailEvent, Subscriber
 
@@ -141,27 +141,96 @@ def on_tracking(sender: object, event: AnymailTrackingEvent, esp_name: str, **kw
     event_record(event=event, esp_name=esp_name)
 
 
-def _never_500(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A malformed payload is the sender's mistake: answer 400, never 500 (which makes
-    providers retry the same broken payload for days)."""
+# What each provider's endpoint needs besides the basic-auth secret every endpoint needs
+# (ANYMAIL_WEBHOOK_SECRET): the key its signatures are checked with (any one of these
+# ANYMAIL settings).
+SIGNING_KEYS: dict[str, tuple[str, ...]] = {
+    "mailgun": ("MAILGUN_WEBHOOK_SIGNING_KEY", "MAILGUN_API_KEY"),
+    "mandrill": ("MANDRILL_WEBHOOK_KEY",),
+    "postal": ("POSTAL_WEBHOOK_KEY",),
+    "mailersend": ("MAILERSEND_SIGNING_SECRET",),
+    "unisender_go": ("UNISENDER_GO_API_KEY",),
+}
 
-    @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except (AnymailError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-            log.warning("malformed webhook payload on %s: %r", request.path, exc)
-            return HttpResponseBadRequest("malformed webhook payload")
 
-    return guarded
+def _tracking_views() -> dict[str, Callable[..., HttpResponse]]:
+    """django-anymail's tracking webhook views by provider (``postmark/tracking/`` ->
+    "postmark"). Paperboy receives no inbound mail: the inbound views are left out."""
+    views = {}
+    for p in anymail_urls.urlpatterns:
+        if isinstance(p, URLPattern) and (p.name or "").endswith("_tracking_webhook"):
+            route = str(p.pattern).lstrip("^").removesuffix("$")
+            views[route.split("/")[0]] = p.callback
+    return views
+
+
+TRACKING_VIEWS = _tracking_views()
+
+
+def _setting(name: str) -> str:
+    return str((settings.ANYMAIL or {}).get(name) or "")
+
+
+def webhook_secret() -> str:
+    return _setting("WEBHOOK_SECRET") or settings.ANYMAIL_WEBHOOK_SECRET or ""
+
+
+def webhook_problems(provider: str) -> list[str]:
+    """What keeps ``provider``'s endpoint from accepting events: the settings missing."""
+    problems = []
+    if provider not in TRACKING_VIEWS:
+        return [f"{provider!r} has no tracking webhook in django-anymail"]
+    if not webhook_secret():
+        problems.append("ANYMAIL_WEBHOOK_SECRET")
+    keys = SIGNING_KEYS.get(provider, ())
+    if keys and not any(_setting(key) for key in keys):
+        problems.append(f"ANYMAIL_{keys[0]}")
+    return problems
+
+
+def _refused(status: int, reason: str) -> HttpResponse:
+    response = HttpResponse(reason, status=status, content_type="text/plain")
+    if status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="webhooks"'
+    return response
+
+
+@csrf_exempt
+def tracking_webhook(request: HttpRequest, esp: str) -> HttpResponse:
+    """``/anymail/<esp>/tracking/``: only the configured provider's endpoint answers
+    (PAPERBOY_WEBHOOK_PROVIDER; any other is a 404), and only once its secrets are set
+    (403 until then). Bodies over PAPERBOY_WEBHOOK_MAX_BYTES are refused unread (413);
+    a wrong password or signature is a 401 or 403, a malformed payload a 400: never a
+    500, which makes providers retry the same request for days."""
+    provider = settings.PAPERBOY_WEBHOOK_PROVIDER
+    view = TRACKING_VIEWS.get(esp)
+    if not provider or esp != provider or view is None:
+        raise Http404("no such webhook")
+    problems = webhook_problems(provider)
+    if problems:
+        log.error("webhook %s refused: %s not set", esp, ", ".join(problems))
+        return _refused(403, "this webhook is not configured")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return HttpResponseBadRequest("bad Content-Length")
+    if length > settings.PAPERBOY_WEBHOOK_MAX_BYTES:
+        return _refused(413, "request body too large")
+    try:
+        return view(request)
+    except AnymailWebhookValidationFailure as exc:
+        log.warning("webhook %s: authentication failed: %s", esp, exc)
+        basic = "basic auth" in str(exc).lower()
+        return _refused(401 if basic else 403, "authentication failed")
+    except ImproperlyConfigured as exc:
+        log.error("webhook %s misconfigured: %s", esp, exc)
+        return _refused(403, "this webhook is not configured")
+    except (AnymailError, ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        log.warning("malformed webhook payload on %s: %r", request.path, exc)
+        return HttpResponseBadRequest("malformed webhook payload")
 
 
 def webhook_urlpatterns() -> list[URLPattern]:
-    """django-anymail's tracking webhook URLs (/anymail/<esp>/tracking/), each guarded.
-    (Paperboy receives no inbound mail, so the inbound webhooks are left out.)"""
-    patterns = []
-    for p in anymail_urls.urlpatterns:
-        if isinstance(p, URLPattern) and (p.name or "").endswith("_tracking_webhook"):
-            make = path if isinstance(p.pattern, RoutePattern) else re_path
-            patterns.append(make(str(p.pattern), _never_500(p.callback), name=p.name))
-    return patterns
+    """The tracking webhook URL, ``/anymail/<esp>/tracking/``: one route, and only the
+    configured provider's view behind it (see ``tracking_webhook``)."""
+    return [path("<str:esp>/tracking/", tracking_webhook, name="tracking_webhook")]

@@ -121,3 +121,14 @@ def test_secrets_can_come_from_files(tmp_path: object) -> None:
     env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
     result = manage("check", "--deploy", env={**env, "DJANGO_SECRET_KEY_FILE": str(secret)})
     assert result.returncode == 0, result.stderr
+
+
+def test_a_webhook_behind_an_smtp_relay_needs_its_secret() -> None:
+    env = {**PRODUCTION, "EMAIL_PROVIDER": "smtp", "EMAIL_URL": "smtp://relay.example.org"}
+    assert manage("check", "--deploy", env=env).returncode == 0  # no webhook mounted
+    relay = {k: v for k, v in env.items() if k != "ANYMAIL_WEBHOOK_SECRET"}
+    result = manage("check", env={**relay, "PAPERBOY_WEBHOOK_PROVIDER": "mailgun"})
+    assert "(paperboy.E010) ANYMAIL_WEBHOOK_SECRET is not set" in result.stderr
+    assert "(paperboy.E010) ANYMAIL_MAILGUN_WEBHOOK_SIGNING_KEY is not set" in result.stderr
+    result = manage("check", env={**relay, "PAPERBOY_WEBHOOK_PROVIDER": "pigeon"})
+    assert "paperboy.E011" in result.stderr

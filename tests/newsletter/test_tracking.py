@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from newsletter.models import Delivery, EmailEvent, Subscriber
 from tests.conftest import make_subscriber
@@ -26,14 +26,16 @@ def webhook_settings(settings: Any) -> None:
 
 
 def post(client: Client, esp: str, payload: object, auth: str = AUTH) -> Any:
+    """A provider's POST, to a site configured for that provider."""
     token = base64.b64encode(auth.encode()).decode()
     body = payload if isinstance(payload, str) else json.dumps(payload)
-    return client.post(
-        f"/anymail/{esp}/tracking/",
-        body,
-        content_type="application/json",
-        headers={"Authorization": f"Basic {token}"},
-    )
+    with override_settings(PAPERBOY_WEBHOOK_PROVIDER=esp):
+        return client.post(
+            f"/anymail/{esp}/tracking/",
+            body,
+            content_type="application/json",
+            headers={"Authorization": f"Basic {token}"},
+        )
 
 
 def postmark(
@@ -120,7 +122,7 @@ def test_a_webhook_without_the_secret_is_refused(client: Client) -> None:
     response = post(
         client, "postmark", postmark("Bounce", "HardBounce", "alice@example.org", 8), auth="x:y"
     )
-    assert response.status_code in (400, 401, 403)
+    assert response.status_code == 401
     assert (
         Subscriber.objects.get().status == Subscriber.Status.ACTIVE
         and not EmailEvent.objects.exists()
@@ -175,7 +177,7 @@ def test_mailgun_temporary_failure_is_a_soft_bounce(client: Client) -> None:
 def test_mailgun_with_a_forged_signature_is_refused(client: Client) -> None:
     make_subscriber("bob@example.org", "active")
     forged = mailgun("failed", "permanent", "bob@example.org", key="not-the-key")
-    assert post(client, "mailgun", forged).status_code in (400, 403)
+    assert post(client, "mailgun", forged).status_code == 403
     assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE
 
 
@@ -222,12 +224,13 @@ def ses_bounce(kind: str, email: str) -> dict[str, object]:
 
 def post_sns(client: Client, envelope: dict[str, object], headers: dict[str, str]) -> Any:
     token = base64.b64encode(AUTH.encode()).decode()
-    return client.post(
-        "/anymail/amazon_ses/tracking/",
-        json.dumps(envelope),
-        content_type="text/plain",
-        headers={"Authorization": f"Basic {token}", **headers},
-    )
+    with override_settings(PAPERBOY_WEBHOOK_PROVIDER="amazon_ses"):
+        return client.post(
+            "/anymail/amazon_ses/tracking/",
+            json.dumps(envelope),
+            content_type="text/plain",
+            headers={"Authorization": f"Basic {token}", **headers},
+        )
 
 
 def test_amazon_ses_permanent_bounce_in_an_sns_envelope_suppresses(client: Client) -> None:
