@@ -8,6 +8,7 @@ without their password being checked, until the window ends.
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,11 @@ LOGIN_GROUP = "admin-login"
 
 
 def _username(group: str, request: HttpRequest) -> str:
-    return request.POST.get("username", "").strip().casefold()
+    """The name as the login form reads it (Django's UsernameField NFKC-normalises:
+    fullwidth "ａｄｍｉｎ" logs in as "admin"), then case-folded: every spelling that
+    reaches one account counts against it."""
+    name = unicodedata.normalize("NFKC", request.POST.get("username", ""))
+    return name.strip().casefold()
 
 
 LOGIN_KEYS: tuple[Any, ...] = ("ip", _username)

@@ -53,6 +53,19 @@ def test_too_many_failures_for_a_username_get_429_even_with_the_right_password(
     assert attempt("someone-else", "guess", ips[3]) == 200  # other names are not blocked
 
 
+def test_the_username_limit_holds_for_every_spelling_of_the_name(operator: User) -> None:
+    """Fullwidth letters log in as the plain name (NFKC), so they count as it too."""
+    assert [attempt("operator", "guess", f"198.51.100.{n}") for n in range(3)] == [200] * 3
+    assert attempt("ｏｐｅｒａｔｏｒ", PASSWORD, "192.0.2.9") == 429
+    assert attempt("ＯＰＥＲＡＴＯＲ", PASSWORD, "192.0.2.10") == 429
+    assert attempt("operator\N{ZERO WIDTH SPACE}", "guess", "192.0.2.11") == 200  # another name
+
+
+def test_fullwidth_failures_count_against_the_plain_name(operator: User) -> None:
+    assert [attempt("ｏｐｅｒａｔｏｒ", "guess", f"198.51.100.{n}") for n in range(3)] == [200] * 3
+    assert attempt("operator", PASSWORD, "192.0.2.9") == 429
+
+
 def test_too_many_failures_from_one_address_get_429_for_every_name(operator: User) -> None:
     assert [attempt(f"user{n}", "guess") for n in range(3)] == [200, 200, 200]
     assert attempt("operator", PASSWORD) == 429
