@@ -25,7 +25,7 @@ LOGIN_GROUP = "admin-login"
 
 def _username(group: str, request: HttpRequest) -> str:
     """The name as the login form reads it (Django's UsernameField NFKC-normalises:
-    fullwidth "ａｄｍｉｎ" logs in as "admin"), then case-folded: every spelling that
+    fullwidth letters log in as the plain name), then case-folded: every spelling that
     reaches one account counts against it."""
     name = unicodedata.normalize("NFKC", request.POST.get("username", ""))
     return name.strip().casefold()
