@@ -36,9 +36,9 @@ from django.core import signing
 from django.core.cache import cache, caches
 from django.http import HttpRequest
 from django.utils import timezone
-from email_validator import EmailNotValidError, validate_email
 
 from config.cache import RedisCache
+from newsletter.addresses import BadAddress, address_clean
 
 STAMP_SALT = "paperboy.form-stamp"
 # A stamp older than this is refused: a form left open for a day is shown again.
@@ -85,12 +85,11 @@ class StampInput(forms.HiddenInput):
 
 
 def email_normalise(value: str) -> str:
-    """The address as stored: checked by email-validator, stripped, lower-case."""
+    """The address as stored (``address_clean``), or the reason as a form error."""
     try:
-        result = validate_email(value.strip(), check_deliverability=False)
-    except EmailNotValidError as exc:
+        return address_clean(value)
+    except BadAddress as exc:
         raise forms.ValidationError(str(exc), code="invalid") from None
-    return result.normalized.lower()
 
 
 class AddressField(forms.EmailField):

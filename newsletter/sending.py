@@ -26,8 +26,9 @@ from django.core.mail import get_connection
 from django.db import connection, transaction
 from django.utils import timezone
 
+from newsletter.addresses import BadAddress, address_problem
 from newsletter.emails import RankedItem, digest_message, paper_context
-from newsletter.models import Delivery, DeliveryItem, Subscriber
+from newsletter.models import Delivery, DeliveryItem, EmailEvent, Subscriber
 from newsletter.smtp import OutcomeUnknown
 from papers.models import Paper
 
@@ -67,6 +68,40 @@ def is_transient(exc: Exception) -> bool:
         status = exc.status_code
         return status is None or status == 429 or status >= 500
     return isinstance(exc, OSError)
+
+
+def is_refused_recipient(exc: Exception) -> bool:
+    """The address itself is refused for good: it cannot be encoded as written (Django's
+    mail code raises ValueError or UnicodeError), or the server or provider refused the
+    recipient permanently (SMTP 5xx at RCPT, anymail's recipients refused)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return not is_transient(exc)
+    return isinstance(exc, AnymailRecipientsRefused | ValueError | UnicodeError)
+
+
+# Readers a permanent refusal suppresses (a paused reader too: resuming must not start
+# mail to an address that cannot receive it).
+REFUSABLE = (Subscriber.Status.ACTIVE, Subscriber.Status.PENDING, Subscriber.Status.PAUSED)
+
+
+def recipient_refuse(*, subscriber_id: int, reason: str) -> bool:
+    """Suppress a reader whose address was refused for good (status bounced, with a
+    "rejected" event saying why), so it is never tried again and never holds up the
+    others; whether it changed."""
+    now = timezone.now()
+    changed = Subscriber.objects.filter(pk=subscriber_id, status__in=REFUSABLE).update(
+        status=Subscriber.Status.BOUNCED, confirmation_due=None, updated=now
+    )
+    if changed:
+        EmailEvent.objects.create(
+            provider="paperboy",
+            event_type="rejected",
+            subscriber_id=subscriber_id,
+            timestamp=now,
+            description=f"address refused: {reason}"[:2000],
+        )
+        log.warning("subscriber %s suppressed: address refused: %s", subscriber_id, reason)
+    return bool(changed)
 
 
 # Table names come from the models, values are parameters.
@@ -299,6 +334,9 @@ def _send_one(
     for the caller to record with the next claim."""
     try:
         # Inside the try: a digest that cannot be built fails alone, not the whole chunk.
+        problem = address_problem(delivery.subscriber.email)  # stored before signup refused it
+        if problem:
+            raise BadAddress(problem)
         message = digest_message(delivery, papers=papers)
         message.connection = connection  # type: ignore[assignment]
         message.send()
@@ -322,6 +360,8 @@ def _send_one(
             log.warning("delivery %s failed: %r", delivery.pk, exc)
             pending.update(status=Delivery.Status.FAILED, error=repr(exc)[:2000])
             counts.failed += 1
+            if is_refused_recipient(exc):
+                recipient_refuse(subscriber_id=delivery.subscriber_id, reason=repr(exc))
         return None
     status = getattr(message, "anymail_status", None)
     counts.sent += 1

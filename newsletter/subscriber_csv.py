@@ -20,8 +20,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
-from email_validator import EmailNotValidError, validate_email
 
+from newsletter.addresses import BadAddress, address_clean
 from newsletter.models import Subscriber, Topic
 
 EXPORT_COLUMNS = (
@@ -238,8 +238,8 @@ class _Checker:
             errors.append("no email address")
             return ""
         try:
-            return validate_email(raw, check_deliverability=False).normalized.lower()
-        except EmailNotValidError as exc:
+            return address_clean(raw)
+        except BadAddress as exc:
             errors.append(f"{raw!r} is not a valid email address: {exc}")
             return ""
 

@@ -18,9 +18,10 @@ from django.db.models import Case, F, Field, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from newsletter.abuse import confirmation_quota_take, daily_quota_return
+from newsletter.addresses import BadAddress, address_problem
 from newsletter.emails import confirm_message
 from newsletter.models import EmailEvent, Feedback, Subscriber, Topic
-from newsletter.sending import is_transient
+from newsletter.sending import is_refused_recipient, is_transient, recipient_refuse
 from papers.models import Paper
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,11 @@ def confirmations_send_due(
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:
+            if is_refused_recipient(exc):  # this address, for good: the others go on
+                settled.update(confirmation_due=None)
+                recipient_refuse(subscriber_id=pk, reason=str(exc) or repr(exc))
+                counts["failed"] += 1
+                continue
             if _refused(exc):
                 log.warning("confirmation for subscriber %s refused: %s", pk, exc)
                 settled.update(confirmation_due=None)
@@ -264,6 +270,9 @@ def confirmation_send(*, subscriber_id: int) -> bool:
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
     if subscriber is None or subscriber.status in (*SUPPRESSED, Subscriber.Status.DELETED):
         return False
+    problem = address_problem(subscriber.email)  # stored before signup refused such
+    if problem:
+        raise BadAddress(problem)
     if not confirmation_quota_take(email=subscriber.email):
         log.info("confirmation for subscriber %s not sent: daily cap reached", subscriber_id)
         return False

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
-from email_validator import EmailNotValidError, validate_email
 
+from newsletter.addresses import BadAddress, address_clean
 from newsletter.models import Subscriber, Topic
 from newsletter.subscriptions import confirmation_request
 
@@ -70,8 +70,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            email = validate_email(options["email"], check_deliverability=False).normalized.lower()
-        except EmailNotValidError as exc:
+            email = address_clean(options["email"])
+        except BadAddress as exc:
             raise CommandError(f"{options['email']!r}: {exc}") from None
         topics = list(Topic.objects.filter(slug__in=options["topic"]))
         unknown = set(options["topic"]) - {t.slug for t in topics}
