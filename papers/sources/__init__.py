@@ -12,6 +12,16 @@ _SPACE_RE = re.compile(r"\s+")
 MAX_TEXT = 20_000
 
 
+# Control characters mean nothing in a title or an abstract, and PostgreSQL refuses NUL
+# in text and JSON outright: one NUL would fail a whole batch. Tab and newline stay
+# (clean_text turns them into spaces where it matters).
+_CONTROLS = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
+def no_controls(value: str) -> str:
+    return value.translate(_CONTROLS)
+
+
 class SourceError(Exception):
     """The whole response is unusable (bad JSON, wrong shape, HTTP failure)."""
 
@@ -41,6 +51,18 @@ class PaperRecord:
     project_page: str = ""
     thumbnail: str = ""
 
+    def __post_init__(self) -> None:
+        """Every text of every source loses its control characters here, once."""
+        for name, value in vars(self).items():
+            if isinstance(value, str):
+                cleaned: object = no_controls(value)
+            elif isinstance(value, tuple) and any(isinstance(v, str) for v in value):
+                cleaned = tuple(no_controls(v) if isinstance(v, str) else v for v in value)
+            else:
+                continue
+            if cleaned != value:
+                object.__setattr__(self, name, cleaned)
+
 
 @dataclass
 class ParseResult:
@@ -49,7 +71,7 @@ class ParseResult:
     fetched: int = 0
 
     def skip(self, record_id: object, reason: str) -> None:
-        self.skipped.append({"id": str(record_id)[:64], "reason": reason})
+        self.skipped.append({"id": no_controls(str(record_id))[:64], "reason": no_controls(reason)})
 
     def extend(self, other: ParseResult) -> None:
         self.records.extend(other.records)

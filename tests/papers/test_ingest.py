@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -86,3 +87,25 @@ def test_ingest_command_fails_clearly_on_malformed_json(tmp_path: Path) -> None:
 def test_the_catalogue_date_is_the_daily_list_date(load_papers: Callable[..., list[Paper]]) -> None:
     load_papers(need_shared(NEW_SCHEMA))
     assert set(Paper.objects.values_list("catalogue_date", flat=True)) == {date(2026, 1, 5)}
+
+
+def test_a_nul_byte_in_one_record_is_removed_and_the_whole_file_imports(tmp_path: Path) -> None:
+    """PostgreSQL refuses NUL in text and JSON: one such record used to abort the run."""
+    from tests.conftest import SAMPLE_DIR
+
+    source = sorted(SAMPLE_DIR.glob("*.json"))[0]
+    entries = json.loads(source.read_text())
+    first = entries[0]["paper"]
+    first["title"] = "Null\u0000 Title\u0007"
+    first["summary"] = "An abstract with a NUL\u0000 byte."
+    first["authors"][0]["name"] = "Hao\u0000 Yu"
+    first["ai_keywords"] = ["key\u0000word"]
+    poisoned = tmp_path / source.name
+    poisoned.write_text(json.dumps(entries))
+    run = ingest_run(source=Source.HF, fetch=lambda: parse_file(poisoned))
+    assert run.status == "succeeded", run.error
+    assert Paper.objects.count() == len(entries)
+    paper = Paper.objects.get(arxiv_id=first["id"])
+    assert paper.title == "Null Title"
+    assert "\x00" not in paper.abstract and paper.authors[0] == "Hao Yu"
+    assert paper.ai_keywords == ["keyword"]
