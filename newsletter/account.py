@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Prefetch, Q
+from django.db.models import F, Prefetch
 from django.utils import timezone
 
 from newsletter.abuse import daily_quota_take
@@ -225,7 +225,8 @@ def subscriber_erase(*, subscriber: Subscriber) -> None:
     2. Keep each delivery's date and status (deliveries per day), drop its error text;
        planned ones become skipped.
     3. Keep each event's type and time (events per day), blank the address, the
-       provider's text and payload; also for events that name the address only.
+       provider's text and payload; also for events that name the address only. The
+       admin's history names the reader by number instead of by address.
     4. If they were still getting digests, record an "unsubscribed" event, so the
        per-day counts show the reader leaving.
     5. The row stays, anonymous: a placeholder address, no preferences or consent
@@ -239,9 +240,7 @@ def subscriber_erase(*, subscriber: Subscriber) -> None:
     deliveries = Delivery.objects.filter(subscriber=row)
     deliveries.filter(status=Delivery.Status.PLANNED).update(status=Delivery.Status.SKIPPED)
     deliveries.exclude(error="").update(error="")
-    EmailEvent.objects.filter(Q(subscriber=row) | Q(recipient=row.email)).update(
-        recipient="", description="", payload={}
-    )
+    row.traces_erase()
     if row.status in (Status.ACTIVE, Status.PAUSED):
         EmailEvent.objects.create(
             provider="paperboy",

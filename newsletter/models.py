@@ -14,9 +14,9 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
-from django.db.models import Q
-from django.db.models.functions import Lower
-from django.db.models.signals import post_delete, post_save
+from django.db.models import Q, Value
+from django.db.models.functions import Lower, Replace
+from django.db.models.signals import post_delete, post_save, pre_delete
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils.timezone import now as utcnow
@@ -97,6 +97,13 @@ def topics_by_id() -> dict[int, Topic]:
         catalogue = {topic.pk: topic for topic in Topic.objects.all()}
     _topics = (latest, now, catalogue)
     return catalogue
+
+
+@receiver(pre_delete, sender="newsletter.Subscriber")
+def _subscriber_deleted(instance: Subscriber, **kwargs: object) -> None:
+    """Deleting a subscriber (the admin's "Delete", a cleanup) takes their address out
+    of the rows that outlive them, as erasure does."""
+    instance.traces_erase()
 
 
 @receiver([post_save, post_delete], sender=Topic)
@@ -282,6 +289,31 @@ class Subscriber(models.Model):
         """A fresh opt-in for a suppressed reader; expires like a confirmation link."""
         token = make_token(self, purpose="resubscribe")
         return settings.SITE_URL + reverse("resubscribe", args=[token])
+
+    def traces_erase(self) -> None:
+        """Remove the address from everything that outlives the reader's own row: the
+        providers' events about them or their address (address, text and payload), and
+        the admin's history (django_admin_log names objects by their str(), which for a
+        subscriber, their deliveries and events holds the address)."""
+        from django.contrib.admin.models import LogEntry
+        from django.contrib.contenttypes.models import ContentType
+
+        email = self.email
+        EmailEvent.objects.filter(Q(subscriber_id=self.pk) | Q(recipient__iexact=email)).update(
+            recipient="", description="", payload={}
+        )
+        placeholder = f"subscriber #{self.pk} (erased)"
+        LogEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(Subscriber), object_id=str(self.pk)
+        ).update(object_repr=placeholder)
+        named = LogEntry.objects.filter(
+            Q(object_repr__icontains=email) | Q(change_message__icontains=email)
+        )
+        named.update(
+            object_repr=Replace("object_repr", Value(email), Value(placeholder)),
+            change_message=Replace("change_message", Value(email), Value(placeholder)),
+        )
+        named.update(object_repr=placeholder, change_message="")  # other spellings of it
 
     def feedback_token(self) -> str:
         """One token per digest; the paper and the vote go in the path, and a vote only

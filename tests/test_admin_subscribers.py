@@ -204,7 +204,7 @@ def test_export_of_everything_takes_a_few_queries(
     ]
     data = {"action": "export_csv", "select_across": "1", "index": "0"}
     data[ACTION_CHECKBOX_NAME] = str(readers[0].pk)
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(10):  # 8, and the audit entry's count and insert
         response: Any = admin_client.post(reverse(CHANGELIST), data)
         lines = b"".join(response.streaming_content).decode().splitlines()
     assert len(lines) == 31
