@@ -7,6 +7,7 @@ production settings are reported by the system checks in ``newsletter/checks.py`
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "newsletter.middleware.ProxyHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "newsletter.middleware.ContentSecurityPolicyMiddleware",
@@ -258,6 +260,8 @@ PAPERBOY_CONFIRM_MAX_AGE_DAYS = envint("PAPERBOY_CONFIRM_MAX_AGE_DAYS", 7)
 # in s, m, h or d: "20/h", "10/15m"); confirmation emails to one address per day.
 PAPERBOY_MIN_SUBMIT_SECONDS = envint("PAPERBOY_MIN_SUBMIT_SECONDS", 2)
 PAPERBOY_FORM_RATE_PER_IP = envstr("PAPERBOY_FORM_RATE_PER_IP", "20/h")
+# IPv6 clients also count per /48 (one site's allocation): rotating /64s inside it ends here.
+PAPERBOY_FORM_RATE_PER_NETWORK = envstr("PAPERBOY_FORM_RATE_PER_NETWORK", "60/h")
 PAPERBOY_FORM_RATE_PER_ADDRESS = envstr("PAPERBOY_FORM_RATE_PER_ADDRESS", "5/h")
 PAPERBOY_CONFIRMATIONS_PER_DAY = envint("PAPERBOY_CONFIRMATIONS_PER_DAY", 3)
 # Sources: where they are and how politely to ask (seconds between requests).
@@ -280,6 +284,7 @@ PAPERBOY_ADMIN_LOGIN_RATE = envstr("PAPERBOY_ADMIN_LOGIN_RATE", "10/15m")
 for _name in (
     "PAPERBOY_ADMIN_LOGIN_RATE",
     "PAPERBOY_FORM_RATE_PER_IP",
+    "PAPERBOY_FORM_RATE_PER_NETWORK",
     "PAPERBOY_FORM_RATE_PER_ADDRESS",
 ):
     if not re.fullmatch(r"[1-9][0-9]*/([1-9][0-9]*)?[smhd]", globals()[_name]):
@@ -318,6 +323,17 @@ CSRF_FAILURE_VIEW = "newsletter.views.csrf_failure"
 # Behind the TLS-terminating proxy, a client's address is the last hop of X-Forwarded-For
 # (newsletter.abuse.client_ip); otherwise REMOTE_ADDR, and the header is not trusted.
 PAPERBOY_BEHIND_PROXY = not DEBUG and envbool("DJANGO_BEHIND_PROXY", True)
+# The proxies whose X-Forwarded-* headers are believed (addresses or networks): from
+# any other peer those headers are dropped, so a client that reaches gunicorn directly
+# cannot pick its own address or claim https.
+PAPERBOY_TRUSTED_PROXIES = envlist("DJANGO_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+for _proxy in PAPERBOY_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ConfigError(
+            f"DJANGO_TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from None
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = envint("DJANGO_HSTS_SECONDS", 31536000)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import hashlib
 import ipaddress
 import time
@@ -44,6 +45,10 @@ STAMP_SALT = "paperboy.form-stamp"
 # A stamp older than this is refused: a form left open for a day is shown again.
 STAMP_MAX_AGE = 24 * 3600
 STALE_FORM = "This form was open too long or came back damaged. Please send it again."
+SENT_ALREADY = (
+    "This form was already sent once (a second tab, or the back button?). If you meant "
+    "to send it again, press the button once more."
+)
 
 
 class BadStamp(Exception):
@@ -69,12 +74,26 @@ def stamp_age(stamp: str, *, now: float | None = None) -> float:
     return age
 
 
+def _stamp_key(stamp: str) -> str:
+    return f"paperboy.stamp.{hashlib.sha256(stamp.encode()).hexdigest()[:32]}"
+
+
+def stamp_spend(stamp: str) -> bool:
+    """Use a form's stamp up: one accepted post per form shown. False when it was
+    already used (a replayed post, the same form sent twice)."""
+    return bool(cache.add(_stamp_key(stamp), 1, timeout=STAMP_MAX_AGE))
+
+
+def stamp_spent(stamp: str) -> bool:
+    return cache.get(_stamp_key(stamp)) is not None
+
+
 class StampInput(forms.HiddenInput):
     """Shown again after an error, a form keeps its good stamp (the reader has been at
-    it since then); anything else gets a fresh one."""
+    it since then); anything else, a used stamp included, gets a fresh one."""
 
     def format_value(self, value: Any) -> str:
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and value and not stamp_spent(value):
             try:
                 stamp_age(value)
             except BadStamp:
@@ -141,16 +160,40 @@ class GuardedForm(forms.Form):
         return float(self.cleaned_data["stamp"]) < settings.PAPERBOY_MIN_SUBMIT_SECONDS
 
 
+@functools.cache
+def _trusted(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def is_trusted_proxy(ip: str) -> bool:
+    """Whether ``ip`` is one of PAPERBOY_TRUSTED_PROXIES (addresses or networks)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in net for net in _trusted(tuple(settings.PAPERBOY_TRUSTED_PROXIES)))
+
+
 def client_ip(request: HttpRequest) -> str:
     """The client's address. Behind the TLS-terminating proxy (PAPERBOY_BEHIND_PROXY),
-    the last hop of X-Forwarded-For: the one our proxy appended (earlier ones are the
-    client's word). Otherwise REMOTE_ADDR: without a proxy the header is anyone's."""
-    if settings.PAPERBOY_BEHIND_PROXY:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return str(request.META.get("REMOTE_ADDR", ""))
+    and only for a connection from a trusted proxy (PAPERBOY_TRUSTED_PROXIES), the
+    nearest X-Forwarded-For hop that is not itself a trusted proxy: the address our
+    proxy saw (hops further left are the client's word). Otherwise REMOTE_ADDR: from
+    anyone else the header is anyone's."""
+    remote = str(request.META.get("REMOTE_ADDR", ""))
+    if not (settings.PAPERBOY_BEHIND_PROXY and is_trusted_proxy(remote)):
+        return remote
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    for hop in reversed([hop.strip() for hop in forwarded.split(",") if hop.strip()]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return remote  # not what a proxy of ours writes
+        if not is_trusted_proxy(hop):
+            return hop
+    return remote
 
 
 def address_key(email: str) -> str:
@@ -171,9 +214,11 @@ def post_screen(
     request: HttpRequest, form: GuardedForm, *, group: str, email: str | None = None
 ) -> Screening:
     """Validate a public form's POST and count it against the rate limits: every post
-    against the client's network (PAPERBOY_FORM_RATE_PER_IP), a valid one sent by a
-    person against its address (``email``, else the form's; at most
-    PAPERBOY_FORM_RATE_PER_ADDRESS). Both counters move in one trip to the cache."""
+    against the client's network (PAPERBOY_FORM_RATE_PER_IP, and for IPv6
+    PAPERBOY_FORM_RATE_PER_NETWORK per /48), a valid one sent by a person against its
+    address (``email``, else the form's; at most PAPERBOY_FORM_RATE_PER_ADDRESS). The
+    counters move in one trip to the cache. An accepted post uses its form's stamp up:
+    the same form sent again is shown again, with a message and a fresh stamp."""
     valid = form.is_valid()
     automated = valid and form.looks_automated()
     address = (email or form.cleaned_data.get("email")) if valid and not automated else None
@@ -184,6 +229,9 @@ def post_screen(
         return Screening.INVALID
     if automated or address_over:
         return Screening.IGNORED
+    if not stamp_spend(str(form.data.get("stamp", ""))):
+        form.add_error(None, forms.ValidationError(SENT_ALREADY, code="sent_already"))
+        return Screening.INVALID
     return Screening.ACCEPTED
 
 
@@ -196,9 +244,9 @@ def rate_parse(rate: str) -> tuple[int, int]:
     return int(count), int(period[:-1] or 1) * RATE_UNITS[period[-1]]
 
 
-def network(ip: str) -> str:
-    """What a client is counted by: its IPv4 address, or its IPv6 /64 (one household
-    or server holds a whole /64)."""
+def network(ip: str, prefix: int = 64) -> str:
+    """What a client is counted by: its IPv4 address, or its IPv6 network of ``prefix``
+    bits (one household or server holds a whole /64; one site, a /48)."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
@@ -206,21 +254,27 @@ def network(ip: str) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped:  # an IPv4 client seen through an IPv6 socket
             return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+        return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
     return ip
 
 
 def limits_take(request: HttpRequest, *, group: str, email: str | None) -> tuple[bool, bool]:
-    """Count one post against the client's network and (if given, and the network is
-    not over its rate) the address, in fixed windows; whether each is over its rate. A
-    client over its own limit cannot use up other people's addresses."""
-    counters = [(f"{group}.ip.{network(client_ip(request))}", settings.PAPERBOY_FORM_RATE_PER_IP)]
+    """Count one post against the client's network (its IPv4 address or IPv6 /64, and
+    for IPv6 also its /48) and, if given and the network is not over its rate, the
+    address, in fixed windows; whether each is over its rate. A client over its own
+    limit cannot use up other people's addresses."""
+    ip = client_ip(request)
+    counters = [(f"{group}.ip.{network(ip)}", settings.PAPERBOY_FORM_RATE_PER_IP)]
+    site = network(ip, prefix=48)
+    if site != network(ip):
+        counters.append((f"{group}.site.{site}", settings.PAPERBOY_FORM_RATE_PER_NETWORK))
+    networks = len(counters)
     if email:
         counters.append(
             (f"{group}.address.{address_key(email)}", settings.PAPERBOY_FORM_RATE_PER_ADDRESS)
         )
     over = counters_take(counters)
-    return over[0], email is not None and over[-1]
+    return any(over[:networks]), email is not None and over[-1]
 
 
 def counters_take(counters: list[tuple[str, str]]) -> list[bool]:

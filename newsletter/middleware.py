@@ -1,4 +1,7 @@
-"""A Content-Security-Policy header on every response that has none of its own.
+"""Two middlewares: proxy headers believed only from the trusted proxies, and a
+Content-Security-Policy header on every response that has none of its own.
+
+Content-Security-Policy:
 
 The public pages load their stylesheet and their one script (the time zone guess on
 the signup form) from /static/, so the policy allows no inline script or style at all.
@@ -14,6 +17,29 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+
+from newsletter.abuse import is_trusted_proxy
+
+FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+
+
+class ProxyHeadersMiddleware:
+    """Behind the proxy (PAPERBOY_BEHIND_PROXY), X-Forwarded-* headers count only on a
+    connection from PAPERBOY_TRUSTED_PROXIES: from anyone else they are dropped before
+    Django reads them (SECURE_PROXY_SSL_HEADER, the rate limits' client address), so a
+    client that reaches gunicorn directly can neither pick its address nor claim https."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.PAPERBOY_BEHIND_PROXY and not is_trusted_proxy(
+            str(request.META.get("REMOTE_ADDR", ""))
+        ):
+            for name in FORWARDED:
+                request.META.pop(name, None)
+        return self.get_response(request)
+
 
 HEADER = "Content-Security-Policy"
 
