@@ -259,6 +259,11 @@ PAPERBOY_CONFIRM_MAX_AGE_DAYS = envint("PAPERBOY_CONFIRM_MAX_AGE_DAYS", 7)
 # nothing done); posts per client IP and per email address (COUNT/PERIOD, the period
 # in s, m, h or d: "20/h", "10/15m"); confirmation emails to one address per day.
 PAPERBOY_MIN_SUBMIT_SECONDS = envint("PAPERBOY_MIN_SUBMIT_SECONDS", 2)
+# Every accepted or quietly ignored post of a public form (signup, "email me my link", a
+# fresh confirmation link) is answered no sooner than this after it arrived, so the
+# time it takes never tells a known address from an unknown one. (0 in the test suite,
+# whose timing tests set it.)
+PAPERBOY_FORM_ANSWER_SECONDS = envfloat("PAPERBOY_FORM_ANSWER_SECONDS", 0.0 if TESTING else 0.15)
 PAPERBOY_FORM_RATE_PER_IP = envstr("PAPERBOY_FORM_RATE_PER_IP", "20/h")
 # IPv6 clients also count per /48 (one site's allocation): rotating /64s inside it ends here.
 PAPERBOY_FORM_RATE_PER_NETWORK = envstr("PAPERBOY_FORM_RATE_PER_NETWORK", "60/h")

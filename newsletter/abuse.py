@@ -235,6 +235,15 @@ def post_screen(
     return Screening.ACCEPTED
 
 
+def answer_steady(started: float) -> None:
+    """Hold the answer to a screened post until PAPERBOY_FORM_ANSWER_SECONDS after
+    ``started`` (time.monotonic() when it arrived): a known address, an unknown one, a
+    bot's or one over its rate all take the same time, as they get the same page."""
+    remaining = settings.PAPERBOY_FORM_ANSWER_SECONDS - (time.monotonic() - started)
+    if remaining > 0:
+        time.sleep(remaining)
+
+
 RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

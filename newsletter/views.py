@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from datetime import date
 from uuid import UUID
@@ -51,6 +52,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     whether the address is new, known, suppressed, over its rate or a bot's."""
     if request.method != "POST":
         return _signup_page(request, SignupForm())
+    started = time.monotonic()
     form = SignupForm(request.POST)
     screening = abuse.post_screen(request, form, group="signup")
     if screening is Screening.LIMITED:
@@ -61,6 +63,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     if screening is Screening.ACCEPTED:
         email, topics = form.cleaned_data["email"], form.cleaned_data["topics"]
         subscriber_signup(email=email, topics=topics, **form.preferences())
+    abuse.answer_steady(started)
     return redirect("check_inbox")
 
 
@@ -122,6 +125,7 @@ def confirm_resend(request: HttpRequest, token: str) -> HttpResponse:
         subscriber, _ = Subscriber.objects.from_token(token, purpose="confirm", expired_ok=True)
     except BadToken as error:
         return _bad_link(request, error)
+    started = time.monotonic()
     form = ResendConfirmationForm(request.POST)
     screening = abuse.post_screen(request, form, group="confirm-resend", email=subscriber.email)
     if screening is Screening.LIMITED:
@@ -131,6 +135,7 @@ def confirm_resend(request: HttpRequest, token: str) -> HttpResponse:
         return _confirm_expired(request, token, form, status=400)
     if screening is Screening.ACCEPTED:
         confirmation_request(subscriber=subscriber)
+    abuse.answer_steady(started)
     return redirect("check_inbox")
 
 
@@ -423,6 +428,7 @@ def link_request(request: HttpRequest) -> HttpResponse:
     address asked for too often, the same answer with nothing sent)."""
     if request.method != "POST":
         return render(request, "pages/link_request.html", {"form": LinkRequestForm()})
+    started = time.monotonic()
     form = LinkRequestForm(request.POST)
     screening = abuse.post_screen(request, form, group="link")
     if screening is Screening.LIMITED:
@@ -432,6 +438,7 @@ def link_request(request: HttpRequest) -> HttpResponse:
         return render(request, "pages/link_request.html", {"form": form}, status=400)
     if screening is Screening.ACCEPTED:
         account.manage_link_request(email=form.cleaned_data["email"])
+    abuse.answer_steady(started)
     return redirect("link_sent")
 
 
