@@ -12,19 +12,13 @@ from django.db import transaction
 from django.db.models import F, Prefetch
 from django.utils import timezone
 
+from config.celery import task_later
 from newsletter.abuse import daily_quota_take
-from newsletter.emails import manage_link_message, resubscribe_message
 from newsletter.models import Delivery, DeliveryItem, EmailEvent, Feedback, Subscriber
 
 log = logging.getLogger(__name__)
 
 Status = Subscriber.Status
-SUPPRESSED = (Status.BOUNCED, Status.COMPLAINED)
-# Readers whose manage link starts their digests with one button: the link reached
-# their inbox, and pressing the button is their opt-in.
-RESUBSCRIBABLE = (Status.PENDING, Status.UNSUBSCRIBED)
-# A fresh opt-in (an expiring link emailed on request) also lifts a suppression.
-REOPTABLE = (*RESUBSCRIBABLE, *SUPPRESSED)
 MANAGE_LINKS_PER_DAY = 5  # "email me my link" emails to one address a day
 # Reset to the defaults when a reader deletes their data (a time zone hints at where
 # someone lives).
@@ -53,7 +47,9 @@ def subscriber_resume(*, subscriber: Subscriber) -> bool:
 def subscriber_resubscribe(*, subscriber: Subscriber) -> bool:
     """Back to active from pending or unsubscribed; never from bounced or complained
     (those need a fresh opt-in, ``subscriber_reoptin``)."""
-    return _move(subscriber, from_=RESUBSCRIBABLE, to=Status.ACTIVE, consent_at=timezone.now())
+    return _move(
+        subscriber, from_=Subscriber.RESUBSCRIBABLE, to=Status.ACTIVE, consent_at=timezone.now()
+    )
 
 
 def subscriber_unsubscribe_undo(*, subscriber: Subscriber) -> bool:
@@ -63,7 +59,9 @@ def subscriber_unsubscribe_undo(*, subscriber: Subscriber) -> bool:
 
 def subscriber_reoptin(*, subscriber: Subscriber) -> bool:
     """The fresh opt-in link was followed and its button pressed."""
-    return _move(subscriber, from_=REOPTABLE, to=Status.ACTIVE, consent_at=timezone.now())
+    return _move(
+        subscriber, from_=Subscriber.REOPTABLE, to=Status.ACTIVE, consent_at=timezone.now()
+    )
 
 
 def links_revoke(*, subscriber: Subscriber) -> None:
@@ -76,18 +74,14 @@ def links_revoke(*, subscriber: Subscriber) -> None:
 
 def links_sign_out(*, subscriber: Subscriber) -> None:
     """Revoke every link and email a fresh manage link, so the reader is not locked out."""
-    from newsletter.tasks import send_manage_link
-
     links_revoke(subscriber=subscriber)
     subscriber_id = subscriber.pk
-    transaction.on_commit(lambda: send_manage_link.delay(subscriber_id, True))
+    transaction.on_commit(lambda: task_later("send_manage_link", subscriber_id, True))
 
 
 def manage_link_request(*, email: str) -> None:
     """The "email me my link" form. The caller answers the same whatever happens here,
     so nobody learns whether an address is known."""
-    from newsletter.tasks import send_manage_link
-
     email = email.strip().lower()
     subscriber = (
         Subscriber.objects.with_email(email).exclude(status=Status.DELETED).only("pk").first()
@@ -98,32 +92,16 @@ def manage_link_request(*, email: str) -> None:
         log.info("manage link for subscriber %s not sent: daily quota used", subscriber.pk)
         return
     subscriber_id = subscriber.pk
-    transaction.on_commit(lambda: send_manage_link.delay(subscriber_id, False))
-
-
-def manage_link_send(*, subscriber_id: int, signed_out: bool) -> None:
-    subscriber = Subscriber.objects.get(pk=subscriber_id)
-    if subscriber.status == Status.DELETED:
-        return
-    manage_link_message(subscriber, signed_out=signed_out).send()
+    transaction.on_commit(lambda: task_later("send_manage_link", subscriber_id, False))
 
 
 def resubscribe_link_request(*, subscriber: Subscriber) -> bool:
     """Email a bounced or complained reader an expiring opt-in link; whether one goes."""
-    from newsletter.tasks import send_resubscribe_link
-
-    if subscriber.status not in SUPPRESSED:
+    if subscriber.status not in Subscriber.SUPPRESSED:
         return False
     subscriber_id = subscriber.pk
-    transaction.on_commit(lambda: send_resubscribe_link.delay(subscriber_id))
+    transaction.on_commit(lambda: task_later("send_resubscribe_link", subscriber_id))
     return True
-
-
-def resubscribe_link_send(*, subscriber_id: int) -> None:
-    subscriber = Subscriber.objects.get(pk=subscriber_id)
-    if subscriber.status not in SUPPRESSED:
-        return
-    resubscribe_message(subscriber).send()
 
 
 def _iso(value: Any) -> str | None:
@@ -241,7 +219,7 @@ def subscriber_erase(*, subscriber: Subscriber) -> None:
     deliveries.filter(status=Delivery.Status.PLANNED).update(status=Delivery.Status.SKIPPED)
     deliveries.exclude(error="").update(error="")
     row.traces_erase()
-    if row.status in (Status.ACTIVE, Status.PAUSED):
+    if row.status in Subscriber.SUBSCRIBED:
         EmailEvent.objects.create(
             provider="paperboy",
             event_type="unsubscribed",

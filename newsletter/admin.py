@@ -91,11 +91,9 @@ class TopicAdmin(admin.ModelAdmin):
         return self._readers_link(topic, topic.n_subscribers)  # type: ignore[attr-defined]
 
 
-# What the subscriber actions move, from which statuses. Deleted rows (personal data
-# erased) are never touched; bounced and complained readers come back only through a
-# fresh opt-in of their own.
-SUPPRESSIBLE = (Status.ACTIVE, Status.PENDING, Status.PAUSED)
-REACTIVATABLE = (Status.UNSUBSCRIBED, Status.PAUSED)
+# The subscriber actions move readers from Subscriber.REACHABLE (suppress) and
+# Subscriber.REACTIVATABLE (reactivate). Deleted rows (personal data erased) are never
+# touched; bounced and complained readers come back only through a fresh opt-in of their own.
 RECENT = 10  # deliveries, events and votes shown on a subscriber's page
 IMPORT_SHOWN = 1000  # rows listed on the import report
 FIELDSETS: tuple[tuple[str | None, dict[str, Any]], ...] = (
@@ -248,7 +246,9 @@ class SubscriberAdmin(admin.ModelAdmin):
         through their own manage link); an event records it on their timeline and in
         the unsubscribes per day."""
         note = f"Suppressed (unsubscribed) by {request.user.get_username()} in the admin."
-        ids = self._move(request, queryset, Q(status__in=SUPPRESSIBLE), Status.UNSUBSCRIBED, note)
+        ids = self._move(
+            request, queryset, Q(status__in=Subscriber.REACHABLE), Status.UNSUBSCRIBED, note
+        )
         now = timezone.now()
         EmailEvent.objects.bulk_create(
             EmailEvent(
@@ -267,11 +267,13 @@ class SubscriberAdmin(admin.ModelAdmin):
         """Unsubscribed and paused readers who once confirmed become active. Bounced and
         complained ones need a fresh opt-in of their own (their manage page offers it);
         those who never confirmed need the confirmation email instead."""
-        moves = Q(status__in=REACTIVATABLE, consent_at__isnull=False)
+        moves = Q(status__in=Subscriber.REACTIVATABLE, consent_at__isnull=False)
         note = f"Reactivated by {request.user.get_username()} in the admin."
         ids = self._move(request, queryset, moves, Status.ACTIVE, note)
         done = f"Reactivated {_subscribers(len(ids))}."
-        never = queryset.filter(status__in=REACTIVATABLE, consent_at__isnull=True).count()
+        never = queryset.filter(
+            status__in=Subscriber.REACTIVATABLE, consent_at__isnull=True
+        ).count()
         if never:
             done += (
                 f" {_subscribers(never)} never confirmed: "

@@ -154,6 +154,26 @@ class Subscriber(models.Model):
         DAILY = "daily"
         WEEKLY = "weekly"
 
+    # The status groups, each named once.
+    # Mail stopped by a bounce, a complaint or a refused address: only a fresh opt-in
+    # (an expiring link emailed on request) lifts it.
+    SUPPRESSED = (Status.BOUNCED, Status.COMPLAINED)
+    # Never mailed at all.
+    NEVER_MAILED = (*SUPPRESSED, Status.DELETED)
+    # Still to be mailed: a bounce, a complaint or a refused address suppresses them (a
+    # paused reader too: resuming must not start mail to an address that bounced), and
+    # an import may update them.
+    REACHABLE = (Status.ACTIVE, Status.PENDING, Status.PAUSED)
+    # Signed up for digests, whether or not on a break.
+    SUBSCRIBED = (Status.ACTIVE, Status.PAUSED)
+    # The manage link's one button starts their digests: the link reached their inbox,
+    # and pressing the button is their opt-in.
+    RESUBSCRIBABLE = (Status.PENDING, Status.UNSUBSCRIBED)
+    # A fresh opt-in link starts their digests.
+    REOPTABLE = (*RESUBSCRIBABLE, *SUPPRESSED)
+    # The admin's "reactivate": readers who left or paused of their own accord.
+    REACTIVATABLE = (Status.UNSUBSCRIBED, Status.PAUSED)
+
     email = models.EmailField(max_length=254, help_text="Stored lower-case.")
     status = models.CharField(
         max_length=12,

@@ -79,17 +79,12 @@ def is_refused_recipient(exc: Exception) -> bool:
     return isinstance(exc, AnymailRecipientsRefused | ValueError | UnicodeError)
 
 
-# Readers a permanent refusal suppresses (a paused reader too: resuming must not start
-# mail to an address that cannot receive it).
-REFUSABLE = (Subscriber.Status.ACTIVE, Subscriber.Status.PENDING, Subscriber.Status.PAUSED)
-
-
 def recipient_refuse(*, subscriber_id: int, reason: str) -> bool:
     """Suppress a reader whose address was refused for good (status bounced, with a
     "rejected" event saying why), so it is never tried again and never holds up the
     others; whether it changed."""
     now = timezone.now()
-    changed = Subscriber.objects.filter(pk=subscriber_id, status__in=REFUSABLE).update(
+    changed = Subscriber.objects.filter(pk=subscriber_id, status__in=Subscriber.REACHABLE).update(
         status=Subscriber.Status.BOUNCED, confirmation_due=None, updated=now
     )
     if changed:

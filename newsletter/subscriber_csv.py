@@ -46,10 +46,6 @@ MAX_KEYWORDS_CHARS = 1000  # as on the reader's preferences page
 MAX_AUTHORS, MAX_AUTHOR_CHARS = 50, 100
 LOOKUP_BATCH = 1000
 
-# An import updates readers who want email (or paused it for a while); it never touches
-# those who left, bounced, complained or had their data erased.
-UPDATABLE = (Subscriber.Status.ACTIVE, Subscriber.Status.PENDING, Subscriber.Status.PAUSED)
-
 
 def spreadsheet_safe(value: str) -> str:
     """Keep spreadsheets from running a cell as a formula (CSV injection)."""
@@ -306,7 +302,7 @@ def _plan(row: _Row, current: Subscriber | None, consented: bool) -> None:
         outcome.action = "create"
         outcome.notes = ["active: consent given" if consented else "pending: confirmation email"]
         return
-    if current.status not in UPDATABLE:
+    if current.status not in Subscriber.REACHABLE:  # never those who left or bounced
         outcome.action = "skip"
         outcome.notes = [
             f"{current.get_status_display().lower()}: left alone "

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import smtplib
 import time
 from collections.abc import Iterable
-from datetime import timedelta
-from typing import Any, NamedTuple, TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
-from anymail.exceptions import AnymailError
-from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Case, F, Field, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from newsletter.abuse import confirmation_quota_take, daily_quota_return
-from newsletter.addresses import BadAddress, address_problem
-from newsletter.emails import confirm_message
+from config.celery import task_later, tasks_eager
 from newsletter.models import EmailEvent, Feedback, Subscriber, Topic
-from newsletter.sending import is_refused_recipient, is_transient, recipient_refuse
 from papers.models import Paper
 
 log = logging.getLogger(__name__)
-
-SUPPRESSED = (Subscriber.Status.BOUNCED, Subscriber.Status.COMPLAINED)
 
 
 def normalise_email(email: str) -> str:
@@ -133,7 +123,7 @@ def _known_address_signup(*, email: str, error: IntegrityError) -> Subscriber | 
         reason = getattr(getattr(cause, "diag", None), "constraint_name", None)
         log.warning("signup not recorded: %s", reason or type(cause).__name__)
         return None
-    if subscriber.status in SUPPRESSED:
+    if subscriber.status in Subscriber.SUPPRESSED:
         log.info("signup for suppressed subscriber %s ignored", subscriber.pk)
         return None
     confirmation_request(subscriber=subscriber)
@@ -149,10 +139,6 @@ def _known_address_signup(*, email: str, error: IntegrityError) -> Subscriber | 
 # most about once a second, whatever the number of signups) and every minute (beat),
 # which also retries what a provider outage left owed.
 
-CONFIRMATION_LEASE = timedelta(minutes=5)  # a send in progress; retried after it
-CLOCK_SLACK = timedelta(seconds=10)  # web and worker clocks may differ this much
-DRAIN_BATCH = 500
-DRAIN_SECONDS = 60.0  # then another run takes over: well within the task's time limit
 DRAIN_DELAY = 1.0  # seconds from a signup to the send that takes it
 _drain_at = 0.0  # monotonic time of the latest send this process asked for
 
@@ -186,10 +172,8 @@ def confirmations_wake() -> None:
 
 def _drain_soon() -> None:
     global _drain_at
-    from newsletter.tasks import send_due_confirmations
-
-    if send_due_confirmations.app.conf.task_always_eager:
-        send_due_confirmations.delay()
+    if tasks_eager():
+        task_later("send_due_confirmations")
         return
     now = time.monotonic()
     # The send asked for runs at least a quarter of DRAIN_DELAY after this commit, by
@@ -199,109 +183,15 @@ def _drain_soon() -> None:
         return
     _drain_at = now + DRAIN_DELAY
     try:
-        send_due_confirmations.apply_async(countdown=DRAIN_DELAY)
+        task_later("send_due_confirmations", countdown=DRAIN_DELAY)
     except Exception:
         _drain_at = 0.0
         log.warning("confirmation send not queued; the minute's sweep sends it", exc_info=True)
 
 
-class ConfirmationCounts(NamedTuple):
-    sent: int = 0
-    skipped: int = 0  # suppressed, gone or over the daily cap
-    failed: int = 0
-    retry: int = 0  # a provider outage: owed again once the lease ends
-    more: bool = False  # a full batch: more may be owed
-
-
-def confirmations_send_due(
-    *, batch: int = DRAIN_BATCH, seconds: float = DRAIN_SECONDS
-) -> ConfirmationCounts:
-    """Send the confirmation emails owed, oldest first, for at most ``seconds``. Each is
-    claimed first (its due time moves to the end of a lease), so two workers never send
-    the same one. Only a refusal by the mail server or provider ends a confirmation
-    owed; any other failure (a provider outage, the cache or database away) leaves it
-    owed, to be tried again when its lease ends, and ends the batch."""
-    started, now = time.monotonic(), timezone.now()
-    due = Subscriber.objects.filter(confirmation_due__lte=now + CLOCK_SLACK)
-    ids = list(due.order_by("confirmation_due").values_list("pk", flat=True)[:batch])
-    counts = {"sent": 0, "skipped": 0, "failed": 0, "retry": 0}
-    for pk in ids:
-        if time.monotonic() - started > seconds:
-            return ConfirmationCounts(**counts, more=True)
-        lease = timezone.now() + CONFIRMATION_LEASE
-        if not due.filter(pk=pk).update(confirmation_due=lease):
-            continue  # another worker has it
-        settled = Subscriber.objects.filter(pk=pk, confirmation_due=lease)  # no newer request
-        try:
-            sent = confirmation_send(subscriber_id=pk)
-        except SoftTimeLimitExceeded:
-            raise
-        except Exception as exc:
-            if is_refused_recipient(exc):  # this address, for good: the others go on
-                settled.update(confirmation_due=None)
-                recipient_refuse(subscriber_id=pk, reason=str(exc) or repr(exc))
-                counts["failed"] += 1
-                continue
-            if _refused(exc):
-                log.warning("confirmation for subscriber %s refused: %s", pk, exc)
-                settled.update(confirmation_due=None)
-                counts["failed"] += 1
-                continue
-            if is_transient(exc):  # an outage: no need for the traceback
-                log.warning("confirmation for subscriber %s deferred: %s", pk, exc)
-            else:
-                log.exception("confirmation for subscriber %s deferred", pk)
-            counts["retry"] += 1
-            break
-        settled.update(confirmation_due=None)
-        counts["sent" if sent else "skipped"] += 1
-    return ConfirmationCounts(**counts, more=len(ids) == batch and not counts["retry"])
-
-
-def _refused(exc: Exception) -> bool:
-    """The mail server or provider said no for good (an address refused, a 5xx)."""
-    return isinstance(exc, AnymailError | smtplib.SMTPException) and not is_transient(exc)
-
-
-def confirmation_send(*, subscriber_id: int) -> bool:
-    """Send the confirmation email, at most PAPERBOY_CONFIRMATIONS_PER_DAY a day to one
-    address (a signup form cannot be used to flood an inbox); whether it went out. One
-    that fails is not counted."""
-    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
-    if subscriber is None or subscriber.status in (*SUPPRESSED, Subscriber.Status.DELETED):
-        return False
-    problem = address_problem(subscriber.email)  # stored before signup refused such
-    if problem:
-        raise BadAddress(problem)
-    if not confirmation_quota_take(email=subscriber.email):
-        log.info("confirmation for subscriber %s not sent: daily cap reached", subscriber_id)
-        return False
-    try:
-        confirm_message(subscriber).send()
-    except BaseException:
-        daily_quota_return(kind="confirm", email=subscriber.email)
-        raise
-    return True
-
-
-def pending_expire(*, batch: int = 1000) -> int:
-    """Delete signups never confirmed within PAPERBOY_CONFIRM_MAX_AGE_DAYS of their
-    latest confirmation link (whose link has expired by now); how many went."""
-    cutoff = timezone.now() - timedelta(days=settings.PAPERBOY_CONFIRM_MAX_AGE_DAYS)
-    stale = Subscriber.objects.filter(
-        status=Subscriber.Status.PENDING, consent_at__isnull=True, updated__lt=cutoff
-    )
-    deleted = 0
-    while ids := list(stale.values_list("pk", flat=True)[:batch]):
-        # The same filter again: a reader who confirmed meanwhile stays.
-        _, counts = stale.filter(pk__in=ids).delete()
-        deleted += counts.get(Subscriber._meta.label, 0)
-    return deleted
-
-
 def subscriber_confirm(*, subscriber: Subscriber) -> None:
     """Double opt-in done: the reader is active (again) from now on."""
-    if subscriber.status in SUPPRESSED:
+    if subscriber.status in Subscriber.SUPPRESSED:
         return
     now = timezone.now()
     Subscriber.objects.filter(pk=subscriber.pk).update(
@@ -311,7 +201,7 @@ def subscriber_confirm(*, subscriber: Subscriber) -> None:
 
 
 def subscriber_unsubscribe(*, subscriber: Subscriber) -> None:
-    if subscriber.status in SUPPRESSED:
+    if subscriber.status in Subscriber.SUPPRESSED:
         return
     now = timezone.now()
     changed = (

@@ -11,9 +11,16 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 
+from newsletter.mailings import (
+    confirmations_send_due,
+    manage_link_send,
+    pending_expire,
+    resubscribe_link_send,
+)
 from newsletter.models import Subscriber
 from newsletter.planning import digest_plan, due_now, stale_planned_ids, subscribers_for_date
 from newsletter.sending import deliveries_recover, deliveries_send, is_transient
+from newsletter.subscriptions import confirmations_request
 
 MAX_SEND_RETRIES = 8
 
@@ -95,8 +102,6 @@ def send_due_confirmations() -> dict[str, int]:
     """Soon after a signup, and from beat every minute: send the confirmation emails
     owed (a provider outage leaves them owed, for a later run); another run follows at
     once while a full batch went out."""
-    from newsletter.subscriptions import confirmations_send_due
-
     counts = confirmations_send_due()
     if counts.more:
         send_due_confirmations.delay()
@@ -107,8 +112,6 @@ def send_due_confirmations() -> dict[str, int]:
 def send_confirmation(subscriber_id: int) -> None:
     """A confirmation queued as a task of its own (as before the outbox, still in a
     queue after an upgrade): the email is owed like any other, and sent with them."""
-    from newsletter.subscriptions import confirmations_request
-
     with transaction.atomic():
         confirmations_request(Subscriber.objects.filter(pk=subscriber_id))
 
@@ -117,8 +120,6 @@ def send_confirmation(subscriber_id: int) -> None:
 def expire_pending_signups() -> dict[str, int]:
     """Beat, daily: signups never confirmed within PAPERBOY_CONFIRM_MAX_AGE_DAYS are
     deleted (their link has expired; signing up again starts afresh)."""
-    from newsletter.subscriptions import pending_expire
-
     return {"deleted": pending_expire()}
 
 
@@ -126,8 +127,6 @@ def expire_pending_signups() -> dict[str, int]:
 def send_manage_link(self: Task, subscriber_id: int, signed_out: bool = False) -> None:
     """The reader's manage link: asked for on the "email me my link" form, or the new
     one after "sign out my links"."""
-    from newsletter.account import manage_link_send
-
     try:
         manage_link_send(subscriber_id=subscriber_id, signed_out=signed_out)
     except Exception as exc:
@@ -139,8 +138,6 @@ def send_manage_link(self: Task, subscriber_id: int, signed_out: bool = False) -
 @shared_task(bind=True, acks_late=True, max_retries=5)
 def send_resubscribe_link(self: Task, subscriber_id: int) -> None:
     """A fresh opt-in for a bounced or complained reader who asked for one."""
-    from newsletter.account import resubscribe_link_send
-
     try:
         resubscribe_link_send(subscriber_id=subscriber_id)
     except Exception as exc:

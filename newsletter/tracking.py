@@ -28,10 +28,6 @@ from newsletter.models import Delivery, EmailEvent, Subscriber
 
 log = logging.getLogger(__name__)
 
-# Readers a bounce or complaint suppresses (a paused reader too: resuming must not
-# start mail to an address that bounced).
-SUPPRESSIBLE = (Subscriber.Status.ACTIVE, Subscriber.Status.PENDING, Subscriber.Status.PAUSED)
-
 
 def _soft_payload(raw: object) -> bool:
     """Whether a provider's bounce payload marks it as temporary (Postmark SoftBounce,
@@ -129,7 +125,7 @@ def _act(subscriber: Subscriber, event: AnymailTrackingEvent, esp_name: str) -> 
         suppress = Subscriber.Status.BOUNCED
     if suppress is None:
         return
-    updated = Subscriber.objects.filter(pk=subscriber.pk, status__in=SUPPRESSIBLE).update(
+    updated = Subscriber.objects.filter(pk=subscriber.pk, status__in=Subscriber.REACHABLE).update(
         status=suppress, updated=timezone.now()
     )
     if updated:

@@ -239,7 +239,7 @@ def manage(request: HttpRequest, token: str, subscriber: Subscriber) -> HttpResp
         "saved": saved,
         "notice": MANAGE_NOTICES.get(request.GET.get("done", "")),
         "unsubscribe_url": subscriber.unsubscribe_url(),
-        "suppressed": subscriber.status in account.SUPPRESSED,
+        "suppressed": subscriber.status in Subscriber.SUPPRESSED,
         "schedule": schedule,
     }
     status = 400 if form.is_bound and not saved else 200
@@ -365,7 +365,7 @@ def manage_resubscribe_link(
     """A bounced or complained reader asks for a fresh opt-in by email: the manage link
     alone does not lift a suppression."""
     url = reverse("manage", args=[token])
-    if subscriber.status in account.SUPPRESSED and not abuse.daily_quota_take(
+    if subscriber.status in Subscriber.SUPPRESSED and not abuse.daily_quota_take(
         kind="resubscribe", email=subscriber.email, per_day=RESUBSCRIBE_LINKS_PER_DAY
     ):
         return redirect(f"{url}?done=resubscribe-link-limit")

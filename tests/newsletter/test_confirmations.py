@@ -20,15 +20,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.celery import app
-from newsletter import subscriptions
+from newsletter import mailings, subscriptions
 from newsletter.account import subscriber_erase
+from newsletter.mailings import CONFIRMATION_LEASE, confirmations_send_due
 from newsletter.models import Subscriber, Topic
-from newsletter.subscriptions import (
-    CONFIRMATION_LEASE,
-    confirmation_request,
-    confirmations_send_due,
-    subscriber_signup,
-)
+from newsletter.subscriptions import confirmation_request, subscriber_signup
 from newsletter.tasks import send_confirmation, send_due_confirmations
 from tests.conftest import Inbox, free_port, make_subscriber, need_postgres, need_redis
 from tests.integration.conftest import reset_connections
@@ -109,23 +105,23 @@ def test_one_claimed_by_another_worker_is_left_to_it() -> None:
     reader = make_subscriber("busy@example.org", "pending")
     leased = timezone.now() + CONFIRMATION_LEASE
     Subscriber.objects.filter(pk=reader.pk).update(confirmation_due=leased)
-    assert confirmations_send_due() == subscriptions.ConfirmationCounts()
+    assert confirmations_send_due() == mailings.ConfirmationCounts()
     assert mail.outbox == []
 
 
 def test_a_newer_request_during_a_send_is_sent_too(monkeypatch: pytest.MonkeyPatch) -> None:
     reader = make_subscriber("twice@example.org", "pending")
     confirmation_request(subscriber=reader)
-    send = subscriptions.confirmation_send
+    send = mailings.confirmation_send
 
     def send_and_ask_again(*, subscriber_id: int) -> bool:
         confirmation_request(subscriber=reader)  # the reader clicks again meanwhile
         return send(subscriber_id=subscriber_id)
 
-    monkeypatch.setattr(subscriptions, "confirmation_send", send_and_ask_again)
+    monkeypatch.setattr(mailings, "confirmation_send", send_and_ask_again)
     assert confirmations_send_due().sent == 1
     assert owed() == {"twice@example.org"}
-    monkeypatch.setattr(subscriptions, "confirmation_send", send)
+    monkeypatch.setattr(mailings, "confirmation_send", send)
     assert confirmations_send_due().sent == 1 and len(mail.outbox) == 2
 
 
@@ -155,7 +151,7 @@ def test_delete_me_cancels_a_confirmation_owed() -> None:
     reader = make_subscriber("leaving@example.org", "pending")
     confirmation_request(subscriber=reader)
     subscriber_erase(subscriber=reader)
-    assert owed() == set() and confirmations_send_due() == subscriptions.ConfirmationCounts()
+    assert owed() == set() and confirmations_send_due() == mailings.ConfirmationCounts()
 
 
 def test_a_task_queued_by_an_earlier_release_still_sends(
@@ -258,7 +254,7 @@ def test_a_soft_time_limit_leaves_the_email_owed(monkeypatch: pytest.MonkeyPatch
     def out_of_time(*, subscriber_id: int) -> bool:
         raise SoftTimeLimitExceeded
 
-    monkeypatch.setattr(subscriptions, "confirmation_send", out_of_time)
+    monkeypatch.setattr(mailings, "confirmation_send", out_of_time)
     with pytest.raises(SoftTimeLimitExceeded):
         confirmations_send_due()
     assert owed() == {"slow@example.org"}

@@ -16,11 +16,12 @@ from django.urls import reverse
 
 from newsletter import abuse
 from newsletter.addresses import BadAddress, address_clean
+from newsletter.mailings import confirmations_send_due
 from newsletter.models import Delivery, EmailEvent, Subscriber
 from newsletter.planning import digest_plan, subscribers_for_date
 from newsletter.sending import deliveries_send
 from newsletter.subscriber_csv import subscribers_import
-from newsletter.subscriptions import confirmation_request, confirmations_send_due
+from newsletter.subscriptions import confirmation_request
 from papers.models import Paper
 from tests.conftest import Inbox, make_subscriber
 
