@@ -14,12 +14,15 @@ from django.utils.safestring import SafeString
 from newsletter.abuse import AddressField, GuardedForm
 from newsletter.models import (
     ARXIV_ID,
-    MAX_LIKED_PAPERS,
+    MAX_PAPERS,
+    MIN_PAPERS,
     Subscriber,
     Topic,
     arxiv_ids,
     known_timezones,
     topics_by_id,
+    validate_authors,
+    validate_liked_papers,
 )
 from newsletter.subscriptions import Preferences
 from papers.models import Paper
@@ -143,12 +146,9 @@ class PreferenceFields(forms.ModelForm):
 
     def clean_authors_text(self) -> list[str]:
         names = [" ".join(n.split()) for n in self.cleaned_data["authors_text"].splitlines()]
-        names = [n for n in names if n]
-        if len(names) > 50:
-            raise forms.ValidationError("Follow at most 50 authors.")
-        if any(len(n) > 100 for n in names):
-            raise forms.ValidationError("An author's name is at most 100 characters.")
-        return list(dict.fromkeys(names))
+        names = list(dict.fromkeys(n for n in names if n))
+        validate_authors(names)
+        return names
 
     def clean_liked_text(self) -> list[str]:
         text = self.cleaned_data["liked_text"]
@@ -159,8 +159,7 @@ class PreferenceFields(forms.ModelForm):
             raise forms.ValidationError(
                 f"{leftover.split()[0][:40]!r} is not an arXiv id or link (for example 2501.12345)."
             )
-        if len(ids) > MAX_LIKED_PAPERS:
-            raise forms.ValidationError(f"Name at most {MAX_LIKED_PAPERS} papers.")
+        validate_liked_papers(ids)
         known = (
             set(Paper.objects.filter(arxiv_id__in=ids).values_list("arxiv_id", flat=True))
             if ids
@@ -176,10 +175,7 @@ class PreferenceFields(forms.ModelForm):
         return ids
 
     def clean_keywords(self) -> str:
-        text = self.cleaned_data["keywords"]
-        if len(text) > 1000:
-            raise forms.ValidationError("Keep your interests under 1,000 characters.")
-        return text.strip()
+        return str(self.cleaned_data["keywords"]).strip()  # the model's validator limits it
 
     def topic_groups(self) -> list[tuple[str, list[BoundWidget]]]:
         """The topic checkboxes grouped by area, in catalogue order."""
@@ -201,7 +197,7 @@ class PreferencesForm(PreferenceFields):
         self.fields["weekly_day"].help_text = "For a weekly digest only."
         self.fields["send_hour"].help_text = ""
         self.fields["timezone"].label = "Time zone"
-        self.fields["max_papers"].help_text = "1 to 50."
+        self.fields["max_papers"].help_text = f"{MIN_PAPERS} to {MAX_PAPERS}."
         if not self.is_bound:
             self.initial["authors_text"] = "\n".join(self.instance.authors)
             self.initial["liked_text"] = "\n".join(self.instance.liked_papers)

@@ -39,14 +39,47 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone", code="invalid_timezone")
 
 
-# A reader's liked papers: at most this many, named by arXiv id or link.
-MAX_LIKED_PAPERS = 20
+# A reader's preferences, limited here and only here: the model's validators hold them
+# for the admin, and the forms, the CSV import and the subscribe command check them
+# through the same validators and numbers.
+MAX_INTEREST_CHARS = 1000
+MAX_AUTHORS, MAX_AUTHOR_CHARS = 50, 100
+MAX_LIKED_PAPERS = 20  # named by arXiv id or link
+MIN_PAPERS, MAX_PAPERS = 1, 50  # papers per digest
+LAST_HOUR = 23
 ARXIV_ID = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
 
 
 def arxiv_ids(text: str) -> list[str]:
     """The arXiv ids in a text: bare (2501.12345, 2501.12345v2) or inside links."""
     return ARXIV_ID.findall(text)
+
+
+def validate_interests(value: str) -> None:
+    if len(value) > MAX_INTEREST_CHARS:
+        raise ValidationError(
+            f"Keep your interests under {MAX_INTEREST_CHARS:,} characters.", code="too_long"
+        )
+
+
+def validate_authors(value: object) -> None:
+    if not (isinstance(value, list) and all(isinstance(name, str) for name in value)):
+        raise ValidationError("Authors are a list of names.", code="invalid")
+    if len(value) > MAX_AUTHORS:
+        raise ValidationError(f"Follow at most {MAX_AUTHORS} authors.", code="too_many")
+    if any(len(name) > MAX_AUTHOR_CHARS for name in value):
+        raise ValidationError(
+            f"An author's name is at most {MAX_AUTHOR_CHARS} characters.", code="too_long"
+        )
+
+
+def validate_liked_papers(value: object) -> None:
+    if not (
+        isinstance(value, list) and all(isinstance(i, str) and ARXIV_ID.fullmatch(i) for i in value)
+    ):
+        raise ValidationError("Liked papers are a list of arXiv ids.", code="invalid")
+    if len(value) > MAX_LIKED_PAPERS:
+        raise ValidationError(f"Name at most {MAX_LIKED_PAPERS} papers.", code="too_many")
 
 
 class Topic(models.Model):
@@ -185,12 +218,20 @@ class Subscriber(models.Model):
     )
     topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")
     keywords = models.TextField(
-        blank=True, help_text="Free-text interests: keywords or a sentence, comma-separated."
+        blank=True,
+        validators=[validate_interests],
+        help_text="Free-text interests: keywords or a sentence, comma-separated.",
     )
-    authors = models.JSONField(default=list, blank=True, help_text="Author names to follow.")
+    authors = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_authors],
+        help_text="Author names to follow.",
+    )
     liked_papers = models.JSONField(
         default=list,
         blank=True,
+        validators=[validate_liked_papers],
         help_text="arXiv ids of papers the reader named as liked: they count as thumbs up.",
     )
     frequency = models.CharField(max_length=6, choices=Frequency.choices, default=Frequency.DAILY)
@@ -201,11 +242,13 @@ class Subscriber(models.Model):
     )
     max_papers = models.PositiveSmallIntegerField(
         default=10,
-        validators=[MinValueValidator(1), MaxValueValidator(50)],
-        help_text="Papers per digest, 1 to 50.",
+        validators=[MinValueValidator(MIN_PAPERS), MaxValueValidator(MAX_PAPERS)],
+        help_text=f"Papers per digest, {MIN_PAPERS} to {MAX_PAPERS}.",
     )
     send_hour = models.PositiveSmallIntegerField(
-        default=7, validators=[MaxValueValidator(23)], help_text="Local hour, 0 to 23."
+        default=7,
+        validators=[MaxValueValidator(LAST_HOUR)],
+        help_text=f"Local hour, 0 to {LAST_HOUR}.",
     )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     consent_at = models.DateTimeField(null=True, blank=True, help_text="When they confirmed.")
@@ -228,9 +271,12 @@ class Subscriber(models.Model):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="subscriber_email_unique_ci"),
             models.CheckConstraint(
-                condition=Q(max_papers__gte=1, max_papers__lte=50), name="subscriber_max_papers"
+                condition=Q(max_papers__gte=MIN_PAPERS, max_papers__lte=MAX_PAPERS),
+                name="subscriber_max_papers",
             ),
-            models.CheckConstraint(condition=Q(send_hour__lte=23), name="subscriber_send_hour"),
+            models.CheckConstraint(
+                condition=Q(send_hour__lte=LAST_HOUR), name="subscriber_send_hour"
+            ),
             models.CheckConstraint(condition=Q(weekly_day__lte=6), name="subscriber_weekly_day"),
         ]
         indexes = [

@@ -12,17 +12,24 @@ from __future__ import annotations
 import csv
 import io
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from newsletter.addresses import BadAddress, address_clean
-from newsletter.models import Subscriber, Topic
+from newsletter.models import (
+    LAST_HOUR,
+    Subscriber,
+    Topic,
+    validate_authors,
+    validate_interests,
+)
 
 EXPORT_COLUMNS = (
     "email",
@@ -42,8 +49,6 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_CHUNK = 2000
 IMPORT_MAX_BYTES = 2 * 1024 * 1024
 IMPORT_MAX_ROWS = 20_000
-MAX_KEYWORDS_CHARS = 1000  # as on the reader's preferences page
-MAX_AUTHORS, MAX_AUTHOR_CHARS = 50, 100
 LOOKUP_BATCH = 1000
 
 
@@ -250,17 +255,13 @@ class _Checker:
         return ids
 
     def keywords(self, raw: str, errors: list[str]) -> str:
-        if len(raw) > MAX_KEYWORDS_CHARS:
-            errors.append(f"keywords are over {MAX_KEYWORDS_CHARS:,} characters")
+        _check(validate_interests, raw, errors)
         return raw
 
     def authors(self, raw: str, errors: list[str]) -> list[str]:
         names = [" ".join(n.split()) for n in raw.split(LIST_SEPARATOR)]
         names = list(dict.fromkeys(n for n in names if n))
-        if len(names) > MAX_AUTHORS:
-            errors.append(f"more than {MAX_AUTHORS} authors")
-        if any(len(n) > MAX_AUTHOR_CHARS for n in names):
-            errors.append(f"an author's name is over {MAX_AUTHOR_CHARS} characters")
+        _check(validate_authors, names, errors)
         return names
 
     def frequency(self, raw: str, errors: list[str]) -> str:
@@ -271,8 +272,8 @@ class _Checker:
 
     def send_hour(self, raw: str, errors: list[str]) -> int:
         hour = raw.removesuffix(":00")
-        if not (hour.isdigit() and 0 <= int(hour) <= 23):
-            errors.append(f"send_hour must be a whole hour from 0 to 23, not {raw!r}")
+        if not (hour.isdigit() and 0 <= int(hour) <= LAST_HOUR):
+            errors.append(f"send_hour must be a whole hour from 0 to {LAST_HOUR}, not {raw!r}")
             return 0
         return int(hour)
 
@@ -281,6 +282,14 @@ class _Checker:
         if zone is None:
             errors.append(f"unknown time zone {raw!r} (use a name like Europe/Paris)")
         return zone or raw
+
+
+def _check(validator: Callable[[Any], None], value: Any, errors: list[str]) -> None:
+    """A preference checked by the model's own validator; its message on the row."""
+    try:
+        validator(value)
+    except ValidationError as exc:
+        errors.extend(exc.messages)
 
 
 def _existing(emails: list[str]) -> dict[str, Subscriber]:

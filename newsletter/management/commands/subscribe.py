@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from newsletter.addresses import BadAddress, address_clean
-from newsletter.models import Subscriber, Topic
+from newsletter.models import LAST_HOUR, MAX_PAPERS, MIN_PAPERS, Subscriber, Topic
 from newsletter.subscriptions import confirmation_request
 
 
@@ -47,14 +47,14 @@ class Command(BaseCommand):
             type=int,
             default=None,
             metavar="N",
-            help="papers per digest, 1 to 50 (default 10)",
+            help=f"papers per digest, {MIN_PAPERS} to {MAX_PAPERS} (default 10)",
         )
         parser.add_argument(
             "--send-hour",
             type=int,
             default=None,
             metavar="H",
-            help="local hour to send, 0 to 23 (default 7)",
+            help=f"local hour to send, 0 to {LAST_HOUR} (default 7)",
         )
         parser.add_argument(
             "--timezone",
