@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString
 from newsletter.abuse import AddressField, GuardedForm
 from newsletter.models import (
     ARXIV_ID,
+    LAST_HOUR,
     MAX_PAPERS,
     MIN_PAPERS,
     Subscriber,
@@ -33,7 +34,7 @@ WEEKDAYS = list(
 )
 
 
-HOURS = [(h, f"{h:02d}:00") for h in range(24)]
+HOURS = [(h, f"{h:02d}:00") for h in range(LAST_HOUR + 1)]
 
 # As iterators, choice lists are walked only when they are rendered, not copied each
 # time a form is built (every signup post builds one).

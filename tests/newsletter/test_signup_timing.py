@@ -15,7 +15,7 @@ from newsletter import abuse
 from tests.conftest import make_subscriber
 
 pytestmark = pytest.mark.django_db
-FLOOR = 0.05
+FLOOR = 0.08
 ROUNDS = 9
 
 
