@@ -101,7 +101,7 @@ def embed_cached() -> None:
     np.savez(
         cache,
         ids=np.array([a for a, _ in rows]),
-        vectors=np.stack([np.frombuffer(bytes(e), dtype=np.float16) for _, e in rows]),
+        vectors=np.stack([np.frombuffer(bytes(e or b""), dtype=np.float16) for _, e in rows]),
     )
 
 

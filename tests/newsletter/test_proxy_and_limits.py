@@ -28,7 +28,7 @@ def fresh_stamp() -> str:
     return abuse.stamp_issue(issued_at=time.time() - 60)
 
 
-def post(client: Client, n: int, stamp: str | None = None, **meta: str) -> int:
+def post(client: Client, n: int, stamp: str | None = None, **meta: Any) -> int:
     data = {"email": f"reader{n}@example.org", "stamp": stamp or fresh_stamp()}
     return client.post(reverse("signup"), data, **meta).status_code
 
