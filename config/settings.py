@@ -360,6 +360,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},  # a line per request: the sources log what matters
         "pylatexenc": {"level": "WARNING"},  # it reports every tolerated parse error
     },
 }

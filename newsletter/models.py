@@ -106,6 +106,16 @@ class Topic(models.Model):
         return [t.strip() for t in self.terms.replace(",", "\n").splitlines() if t.strip()]
 
 
+def topic_keys() -> dict[str, int]:
+    """Each topic's id by its slug and by its name, case-folded (a slug wins over
+    another topic's name): how the CSV import and the subscribe command read topics."""
+    keys: dict[str, int] = {}
+    for pk, slug, name in Topic.objects.values_list("pk", "slug", "name"):
+        keys.setdefault(name.casefold(), pk)
+        keys[slug.casefold()] = pk
+    return keys
+
+
 TOPICS_VERSION_KEY = "paperboy.topics.version"
 TOPICS_RECHECK = 1.0  # seconds between looks at the shared version
 _topics: tuple[object, float, dict[int, Topic]] = (None, 0.0, {})

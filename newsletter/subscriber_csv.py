@@ -27,6 +27,7 @@ from newsletter.models import (
     LAST_HOUR,
     Subscriber,
     Topic,
+    topic_keys,
     validate_authors,
     validate_interests,
 )
@@ -205,10 +206,7 @@ class _Checker:
     """Checks cells against the catalogue, loaded once per file."""
 
     def __init__(self) -> None:
-        self.topics: dict[str, int] = {}
-        for pk, slug, name in Topic.objects.values_list("pk", "slug", "name"):
-            self.topics.setdefault(name.casefold(), pk)
-            self.topics[slug.casefold()] = pk
+        self.topics = topic_keys()
         self.zones = {name.casefold(): name for name in zoneinfo.available_timezones()}
 
     def row(self, line: _Line) -> _Row:

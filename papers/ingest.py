@@ -214,7 +214,7 @@ def ingest_run(
         counts = papers_upsert(records=result.records)
     except SourceError as exc:
         _finish(run, status=IngestRun.Status.FAILED, error=str(exc))
-        log.warning("ingest %s %s failed: %s", source, detail or window, exc)
+        log.warning("ingest %s %s failed: %s", source, detail or _window_label(window), exc)
         return run
     except BaseException as exc:
         _finish(run, status=IngestRun.Status.FAILED, error=f"interrupted: {exc!r}")
@@ -228,6 +228,13 @@ def ingest_run(
     if embed:
         _embed_new_papers()
     return run
+
+
+def _window_label(window: tuple[date | None, date | None]) -> str:
+    start, end = window
+    if start is None:
+        return "(no date)"
+    return start.isoformat() if end in (None, start) else f"{start}..{end}"
 
 
 def _embed_new_papers() -> None:

@@ -141,7 +141,7 @@ def parse_file(path: Path) -> ParseResult:
     try:
         data = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{path.name}: not valid JSON ({exc})") from None
+        raise SourceError(f"not valid JSON ({exc})") from None
     return parse_daily_papers(data, list_date=date_from_filename(path))
 
 

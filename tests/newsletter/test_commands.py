@@ -59,7 +59,7 @@ def test_subscribe_confirmed_skips_double_opt_in_and_updates() -> None:
     ("args", "message"),
     [
         (["not-an-email"], "not-an-email"),
-        (["x@example.org", "--topic", "astrology"], "unknown topic astrology"),
+        (["x@example.org", "--topic", "astrology"], "unknown topic 'astrology'"),
         (["x@example.org", "--max", "500"], "max_papers"),
         (["x@example.org", "--timezone", "Mars/Olympus"], "not a known time zone"),
     ],

@@ -8,9 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
 from django.db.models import Max
 
+from config import cli
 from newsletter.models import Subscriber
 from papers.ingest import ingest_run
 from papers.models import Paper, Source
@@ -20,7 +20,7 @@ SAMPLE_DIR = Path(__file__).resolve().parents[3] / "papers" / "sample"
 DEMO_EMAIL = "reader@example.org"
 
 
-class Command(BaseCommand):
+class Command(cli.Command):
     help = (
         "Set up a demo: migrate, load the bundled week of real Hugging Face daily papers, "
         "create an admin login (printed), subscribe a demo reader and send their digest to "

@@ -2,23 +2,16 @@ from __future__ import annotations
 
 import json
 from argparse import ArgumentParser
-from datetime import date
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from config import cli
 from newsletter.models import Subscriber
 from newsletter.planning import digest_preview
 
 
-def parse_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"{value!r} is not a date; use YYYY-MM-DD") from None
-
-
-class Command(BaseCommand):
+class Command(cli.Command):
     help = (
         "Show exactly what the digest dated D would contain for one subscriber, with scores "
         "and reasons. Writes nothing."
@@ -28,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("email")
         parser.add_argument(
             "--date",
-            type=parse_date,
+            type=cli.date_arg,
             default=None,
             help="digest date, YYYY-MM-DD (default: today in the reader's zone)",
         )

@@ -5,17 +5,16 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from django.core.management.base import BaseCommand
 from django.db.models import Q
 from django.utils import timezone
 
-from newsletter.management.commands.preview_digest import parse_date
+from config import cli
 from newsletter.models import Delivery
 from newsletter.planning import digest_preview, due_now, planned_ids, subscribers_for_date
 from newsletter.tasks import enqueue_plans, enqueue_sends
 
 
-class Command(BaseCommand):
+class Command(cli.Command):
     help = (
         "Plan and send digests. With --date D: the digest dated D to every active reader whose "
         "schedule includes D (daily readers; weekly readers on their day), whatever the hour. "
@@ -23,7 +22,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--date", type=parse_date, default=None, help="digest date, YYYY-MM-DD")
+        parser.add_argument(
+            "--date", type=cli.date_arg, default=None, help="digest date, YYYY-MM-DD"
+        )
         parser.add_argument(
             "--dry-run",
             action="store_true",

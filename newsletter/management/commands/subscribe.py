@@ -4,16 +4,17 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from config import cli
 from newsletter.addresses import BadAddress, address_clean
-from newsletter.models import LAST_HOUR, MAX_PAPERS, MIN_PAPERS, Subscriber, Topic
+from newsletter.models import LAST_HOUR, MAX_PAPERS, MIN_PAPERS, Subscriber, Topic, topic_keys
 from newsletter.subscriptions import confirmation_request
 
 
-class Command(BaseCommand):
+class Command(cli.Command):
     help = (
         "Create or update a subscriber (an admin tool). Without --confirmed the reader is "
         "pending and gets a confirmation email (double opt-in)."
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             action="append",
             default=[],
             metavar="SLUG",
-            help="a topic slug; repeat for several (see the admin's Topics)",
+            help="a topic, by slug or name; repeat for several (see the admin's Topics)",
         )
         parser.add_argument(
             "--keywords",
@@ -73,11 +74,15 @@ class Command(BaseCommand):
             email = address_clean(options["email"])
         except BadAddress as exc:
             raise CommandError(f"{options['email']!r}: {exc}") from None
-        topics = list(Topic.objects.filter(slug__in=options["topic"]))
-        unknown = set(options["topic"]) - {t.slug for t in topics}
+        keys = topic_keys()
+        unknown = [name for name in options["topic"] if name.casefold() not in keys]
         if unknown:
             known = ", ".join(Topic.objects.values_list("slug", flat=True))
-            raise CommandError(f"unknown topic {', '.join(sorted(unknown))}; known: {known}")
+            raise CommandError(
+                f"unknown topic {', '.join(map(repr, unknown))}; use a slug or a name: {known}",
+                returncode=2,
+            )
+        topics = list(Topic.objects.filter(pk__in={keys[n.casefold()] for n in options["topic"]}))
         with transaction.atomic():
             subscriber, created = Subscriber.objects.get_or_create(email=email)
             self.apply(subscriber, options)

@@ -6,14 +6,15 @@ import sys
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from tqdm import tqdm
 
+from config import cli
 from papers.embedding import EmbeddingError, encoder, model_name, papers_embed
 from papers.models import Paper
 
 
-class Command(BaseCommand):
+class Command(cli.Command):
     help = (
         "Compute the sentence embedding of every paper that has none, or one made by "
         "another model (after a change of PAPERBOY_EMBEDDING_MODEL). Ingest does this for "

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import sys
 from argparse import ArgumentParser
 from collections.abc import Callable, Iterator
@@ -9,22 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
+from config import cli
 from papers.ingest import IngestBusy, completed_windows, ingest_lock, ingest_run
 from papers.models import IngestRun, Source
 from papers.sources import ParseResult, arxiv, hf, jsonl
 
 BACKFILL = "backfill"
-
-
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
 def _days(since: date, until: date) -> list[date]:
@@ -33,7 +28,7 @@ def _days(since: date, until: date) -> list[date]:
     return [since + timedelta(days=n) for n in range((until - since).days + 1)]
 
 
-class Command(BaseCommand):
+class Command(cli.Command):
     help = (
         "Load papers into the catalogue. Re-ingesting updates upvotes, comments and stars "
         "and never duplicates a paper. Each day (or file) is one run, recorded as an "
@@ -54,9 +49,11 @@ class Command(BaseCommand):
             "daily_papers JSON files.",
         )
         when = hf_parser.add_mutually_exclusive_group()
-        when.add_argument("--date", type=_date, help="one list date, YYYY-MM-DD")
-        when.add_argument("--since", type=_date, help="first date of a range, YYYY-MM-DD")
-        hf_parser.add_argument("--until", type=_date, help="last date of a range (default today)")
+        when.add_argument("--date", type=cli.date_arg, help="one list date, YYYY-MM-DD")
+        when.add_argument("--since", type=cli.date_arg, help="first date of a range, YYYY-MM-DD")
+        hf_parser.add_argument(
+            "--until", type=cli.date_arg, help="last date of a range (default today)"
+        )
         hf_parser.add_argument(
             "--resume", action="store_true", help="skip days an earlier backfill already finished"
         )
@@ -80,10 +77,10 @@ class Command(BaseCommand):
             f"{', '.join(settings.PAPERBOY_ARXIV_CATEGORIES)})",
         )
         arxiv_parser.add_argument(
-            "--since", type=_date, help="first submission date (default yesterday)"
+            "--since", type=cli.date_arg, help="first submission date (default yesterday)"
         )
         arxiv_parser.add_argument(
-            "--until", type=_date, help="last submission date (default today)"
+            "--until", type=cli.date_arg, help="last submission date (default today)"
         )
         self._file_argument(arxiv_parser, "saved arXiv API Atom responses")
 
@@ -102,6 +99,9 @@ class Command(BaseCommand):
         _no_embed_argument(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["verbosity"] < 2:  # the command says what failed itself, once
+            for name in ("papers.ingest", "papers.sources.http"):
+                logging.getLogger(name).setLevel(logging.ERROR)
         source = options["source"]
         self.embed = not options["no_embed"]
         try:
@@ -112,10 +112,11 @@ class Command(BaseCommand):
             return
         failed = [run for run in runs if run.status == IngestRun.Status.FAILED]
         if failed:
-            raise CommandError(
-                f"{len(failed)} of {len(runs)} run(s) failed: "
-                + "; ".join(f"{r.detail or r.window_start}: {r.error}" for r in failed[:5])
-            )
+            if len(runs) == 1:
+                raise CommandError(f"{failed[0].label}: {failed[0].error}")
+            what = ", ".join(r.label for r in failed[:5])
+            more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+            raise CommandError(f"{len(failed)} of {len(runs)} runs failed: {what}{more}")
 
     # Sources --------------------------------------------------------------------------
 
@@ -134,6 +135,7 @@ class Command(BaseCommand):
         if options["resume"]:
             done = completed_windows(source=Source.HF, detail=BACKFILL)
             days = [d for d in days if d not in done]
+        self.many = len(days) > 1
         client = hf.HFClient()
         try:
             for day in self.progress(days, "Hugging Face"):
@@ -154,6 +156,7 @@ class Command(BaseCommand):
         today = timezone.now().date()
         categories = options["category"] or list(settings.PAPERBOY_ARXIV_CATEGORIES)
         days = _days(options["since"] or today - timedelta(days=1), options["until"] or today)
+        self.many = len(days) > 1
         client = arxiv.ArxivClient()
         try:
             for day in self.progress(days, "arXiv"):
@@ -180,8 +183,11 @@ class Command(BaseCommand):
         date_of: Callable[[Path], date | None],
     ) -> Iterator[IngestRun]:
         for path in paths:
+            if path.is_dir():
+                raise CommandError(f"{path} is a folder: name the files in it", returncode=2)
             if not path.is_file():
-                raise CommandError(f"{path}: no such file")
+                raise CommandError(f"{path}: no such file", returncode=2)
+        self.many = len(paths) > 1
         for path in self.progress(paths, "files"):
             day = date_of(path)
             yield self.one(
@@ -202,8 +208,10 @@ class Command(BaseCommand):
         label: str,
     ) -> IngestRun:
         run = ingest_run(source=source, fetch=fetch, window=window, detail=detail, embed=self.embed)
+        run.label = label  # type: ignore[attr-defined]
         if run.status == IngestRun.Status.FAILED:
-            self.stderr.write(f"{label}: FAILED: {run.error}")
+            if self.many:  # as it happens; a single run's failure is the closing line
+                self.stderr.write(f"{label}: FAILED: {run.error}")
         else:
             self.stdout.write(
                 f"{label}: fetched {run.fetched}, created {run.created_count}, "
