@@ -134,6 +134,7 @@ def subscriber_export(*, subscriber: Subscriber) -> dict[str, Any]:
         "interests": subscriber.keywords,
         "authors": list(subscriber.authors),
         "liked_papers": list(subscriber.liked_papers),
+        "requested_preferences": dict(subscriber.pending_preferences or {}),
         "deliveries": [_delivery(d) for d in deliveries],
         "feedback": [
             {
@@ -235,6 +236,7 @@ def subscriber_erase(*, subscriber: Subscriber) -> None:
         keywords="",
         authors=[],
         liked_papers=[],
+        pending_preferences={},
         consent_at=None,
         confirmation_due=None,
         token_version=F("token_version") + 1,

@@ -189,12 +189,16 @@ def digest_message(
 
 
 def confirm_message(subscriber: Subscriber) -> EmailMultiAlternatives:
+    """The confirmation link; for a known address that signed up again, with the
+    preferences that confirming will apply."""
+    wanted = subscriber.pending_preferences or {}
     rendered = render(
         "confirm",
         {
             "confirm_url": subscriber.confirm_url(),
             "max_age_days": settings.PAPERBOY_CONFIRM_MAX_AGE_DAYS,
             "email": subscriber.email,
+            "preferences": subscriber.preference_lines(wanted) if wanted else [],
         },
     )
     message = EmailMultiAlternatives(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import calendar
 import functools
 import re
 import time
@@ -262,6 +263,13 @@ class Subscriber(models.Model):
     )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     consent_at = models.DateTimeField(null=True, blank=True, help_text="When they confirmed.")
+    pending_preferences = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="What a known address asked for when it signed up again: applied only "
+        "if the confirmation link is followed (the confirmation email lists it).",
+    )
     token_version = models.PositiveIntegerField(
         default=1, help_text="Bumping it revokes every link sent so far."
     )
@@ -308,16 +316,17 @@ class Subscriber(models.Model):
         return self.email
 
     def save(self, **kwargs: Any) -> None:
-        """An update leaves ``confirmation_due`` alone unless it is named: the outbox is
-        moved only by conditional updates (newsletter/subscriptions.py), and a form or
-        command saving a copy read earlier must not undo a request made meanwhile."""
+        """An update leaves ``confirmation_due`` and ``pending_preferences`` alone unless
+        they are named: they are moved only by conditional updates
+        (newsletter/subscriptions.py), and a form or command saving a copy read earlier
+        must not undo a request made meanwhile."""
         if not self._state.adding and kwargs.get("update_fields") is None:
             deferred = self.get_deferred_fields()  # as Django does: only what was loaded
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
                 if not field.primary_key
-                and field.name != "confirmation_due"
+                and field.name not in ("confirmation_due", "pending_preferences")
                 and field.attname not in deferred
             ]
         super().save(**kwargs)
@@ -338,6 +347,36 @@ class Subscriber(models.Model):
 
     def local_date(self, now: datetime | None = None) -> date:
         return (now or utcnow()).astimezone(self.zone).date()
+
+    def preference_lines(self, wanted: dict[str, Any] | None = None) -> list[str]:
+        """The reader's preferences in words, one line each (or those ``wanted``, as
+        stored in ``pending_preferences``, over the current ones)."""
+        values: dict[str, Any] = {
+            "topics": [t.pk for t in self.topics.all()] if self.pk else [],
+            "keywords": self.keywords,
+            "authors": self.authors,
+            "frequency": self.frequency,
+            "weekly_day": self.weekly_day,
+            "send_hour": self.send_hour,
+            "timezone": self.timezone,
+            "max_papers": self.max_papers,
+            **(wanted or {}),
+        }
+        names = [t.name for t in Topic.objects.filter(pk__in=values["topics"]).order_by("name")]
+        day = "Every day"
+        if values["frequency"] == self.Frequency.WEEKLY:
+            day = f"Every {calendar.day_name[int(values['weekly_day'])]}"
+        lines = [
+            f"Topics: {', '.join(names) or 'none'}",
+            f"Interests: {values['keywords'] or 'none'}",
+        ]
+        if values["authors"]:
+            lines.append(f"Authors: {', '.join(values['authors'])}")
+        lines += [
+            f"When: {day} at {int(values['send_hour']):02d}:00 ({values['timezone']})",
+            f"Papers per digest: at most {values['max_papers']}",
+        ]
+        return lines
 
     def keyword_list(self) -> list[str]:
         return [k.strip() for k in self.keywords.replace("\n", ",").split(",") if k.strip()]

@@ -53,10 +53,12 @@ def subscriber_signup(
     )
     # Most signups are new addresses: insert first and let the unique index on the
     # address say when it is known, rather than look it up before every insert.
+    topic_ids = [topic.pk for topic in topics]
     try:
-        subscriber_insert(subscriber, topic_ids=[topic.pk for topic in topics])
+        subscriber_insert(subscriber, topic_ids=topic_ids)
     except IntegrityError as error:
-        return _known_address_signup(email=subscriber.email, error=error)
+        wanted = {"topics": topic_ids, **preferences}
+        return _known_address_signup(email=subscriber.email, error=error, wanted=wanted)
     confirmations_wake()  # the row says the email is owed: this only hurries it
     return subscriber
 
@@ -112,9 +114,13 @@ def _insert_with_topics_sql() -> tuple[str, list[Field[Any, Any]]]:
     return sql, fields
 
 
-def _known_address_signup(*, email: str, error: IntegrityError) -> Subscriber | None:
-    """A signup of an address already here: its preferences stay, it gets a fresh
-    confirmation link, unless it is suppressed."""
+def _known_address_signup(
+    *, email: str, error: IntegrityError, wanted: dict[str, Any]
+) -> Subscriber | None:
+    """A signup of an address already here, unless it is suppressed: it gets a fresh
+    confirmation link, which lists the preferences just asked for; they replace the
+    current ones only if the link is followed (this form proves nothing about who sent
+    it)."""
     subscriber = Subscriber.objects.with_email(email).first()
     if subscriber is None:
         # Deleted since the insert failed, or the insert failed for another reason (a
@@ -126,6 +132,7 @@ def _known_address_signup(*, email: str, error: IntegrityError) -> Subscriber | 
     if subscriber.status in Subscriber.SUPPRESSED:
         log.info("signup for suppressed subscriber %s ignored", subscriber.pk)
         return None
+    Subscriber.objects.filter(pk=subscriber.pk).update(pending_preferences=wanted)
     confirmation_request(subscriber=subscriber)
     return subscriber
 
@@ -190,13 +197,24 @@ def _drain_soon() -> None:
 
 
 def subscriber_confirm(*, subscriber: Subscriber) -> None:
-    """Double opt-in done: the reader is active (again) from now on."""
+    """Double opt-in done: the reader is active (again) from now on, with the
+    preferences asked for at their latest signup, if any."""
     if subscriber.status in Subscriber.SUPPRESSED:
         return
     now = timezone.now()
-    Subscriber.objects.filter(pk=subscriber.pk).update(
-        status=Subscriber.Status.ACTIVE, consent_at=now, updated=now
-    )
+    wanted = dict(subscriber.pending_preferences or {})
+    topic_ids = wanted.pop("topics", None)
+    fields = {name: wanted[name] for name in Preferences.__annotations__ if name in wanted}
+    with transaction.atomic():
+        Subscriber.objects.filter(pk=subscriber.pk).update(
+            status=Subscriber.Status.ACTIVE,
+            consent_at=now,
+            updated=now,
+            pending_preferences={},
+            **fields,
+        )
+        if topic_ids is not None:
+            subscriber.topics.set(Topic.objects.filter(pk__in=topic_ids))
     subscriber.refresh_from_db()
 
 

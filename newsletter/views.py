@@ -97,9 +97,21 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         return _bad_link(request, error)
     if request.method == "POST":
         subscriber_confirm(subscriber=subscriber)
-        context = {"subscriber": subscriber, "manage_url": subscriber.manage_url()}
+        context = {
+            "subscriber": subscriber,
+            "manage_url": subscriber.manage_url(),
+            "current": subscriber.preference_lines(),
+        }
         return render(request, "pages/confirmed.html", context)
-    return render(request, "pages/confirm.html", {"subscriber": subscriber})
+    wanted = subscriber.pending_preferences
+    already = subscriber.status == Subscriber.Status.ACTIVE and not wanted
+    context = {
+        "subscriber": subscriber,
+        "already": already,  # a link used before: nothing left to confirm
+        "current": subscriber.preference_lines() if already else [],
+        "wanted": subscriber.preference_lines(wanted) if wanted else [],
+    }
+    return render(request, "pages/confirm.html", context)
 
 
 def _confirm_expired(

@@ -423,7 +423,10 @@ def test_signing_out_kills_every_old_link_and_emails_a_new_one(
 # Download my data ----------------------------------------------------------------------
 
 
-EXPORT_KEYS = "exported_at profile topics interests authors liked_papers deliveries feedback events"
+EXPORT_KEYS = (
+    "exported_at profile topics interests authors liked_papers requested_preferences "
+    "deliveries feedback events"
+)
 
 
 def test_the_download_holds_exactly_the_readers_data(

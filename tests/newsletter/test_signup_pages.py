@@ -784,3 +784,63 @@ def test_on_redis_both_counters_move_in_one_round_trip(rf: Any, settings: Any) -
     counts = sorted(int(client.get(key)) for key in keys)
     assert counts == [6, 8] and all(0 < client.ttl(key) <= 3600 for key in keys)
     client.delete(*keys)
+
+
+def test_a_known_address_signing_up_again_is_told_and_gets_the_new_choices_on_confirming(
+    client: Client, carol: Subscriber, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Carol (unsubscribed, diffusion, daily, UTC) signs up again with new choices."""
+    with django_capture_on_commit_callbacks(execute=True):
+        post_signup(
+            client,
+            carol.email,
+            topics=topic_ids("agents"),
+            keywords="robots that plan",
+            frequency="weekly",
+            weekly_day="2",
+            send_hour="6",
+            timezone="Europe/Paris",
+            max_papers="5",
+        )
+    carol.refresh_from_db()
+    assert set(carol.topics.values_list("slug", flat=True)) == {"diffusion"}  # not yet
+    assert (carol.keywords, carol.frequency, carol.timezone) == ("", "daily", "UTC")
+    [email] = mail.outbox
+    body = str(email.body)
+    assert "Confirming also replaces its preferences" in body
+    assert "Topics: Agents" in body and "Interests: robots that plan" in body
+    assert "When: Every Wednesday at 06:00 (Europe/Paris)" in body
+    assert "When: Every Wednesday at 06:00 (Europe/Paris)" in str(email.alternatives[0][0])
+    [link] = confirm_links()
+    page = client.get(link).content.decode()
+    assert "Every Wednesday at 06:00 (Europe/Paris)" in page
+    done = client.post(link).content.decode()
+    assert "These preferences now apply" in done
+    assert "Every Wednesday at 06:00 (Europe/Paris)" in done and "Topics: Agents" in done
+    carol.refresh_from_db()
+    assert carol.status == Subscriber.Status.ACTIVE
+    assert set(carol.topics.values_list("slug", flat=True)) == {"agents"}
+    assert (carol.keywords, carol.weekly_day, carol.send_hour, carol.max_papers) == (
+        "robots that plan",
+        2,
+        6,
+        5,
+    )
+    assert carol.pending_preferences == {}
+
+
+def test_a_used_confirmation_link_says_so_and_offers_nothing_to_press(
+    client: Client, bob: Subscriber
+) -> None:
+    link = reverse("confirm", args=[make_token(bob, purpose="confirm")])
+    client.post(link)
+    page = client.get(link).content.decode()
+    assert "already subscribed" in page and "Yes, confirm" not in page
+
+
+def test_a_weekly_readers_confirmed_page_names_the_day(client: Client) -> None:
+    weekly = make_subscriber(
+        "weekly@example.org", "pending", ["agents"], frequency="weekly", weekly_day=4
+    )
+    page = client.post(reverse("confirm", args=[make_token(weekly, purpose="confirm")]))
+    assert "Every Friday at 07:00 (UTC)" in page.content.decode()
