@@ -6,8 +6,9 @@ uses the same pieces:
 1. ``GuardedForm``: mix it into the form. It adds a honeypot field (``website``) and a
    signed timestamp (``stamp``) of when the form was shown. A missing or forged stamp
    is a form error; after ``is_valid()``, ``form.looks_automated()`` is true when the
-   honeypot was filled in or the form came back faster than
-   ``PAPERBOY_MIN_SUBMIT_SECONDS``.
+   honeypot was filled in, and ``form.too_fast()`` when the form came back faster than
+   ``PAPERBOY_MIN_SUBMIT_SECONDS`` (it is shown again with a message: people who use
+   autofill are that fast too).
 2. ``post_screen(request, form, group=...)`` validates the post and counts it against
    the client's network and its address, and says what the view does: LIMITED (over
    ``PAPERBOY_FORM_RATE_PER_IP``: 429 with the form and a message), INVALID (the form
@@ -45,6 +46,7 @@ STAMP_SALT = "paperboy.form-stamp"
 # A stamp older than this is refused: a form left open for a day is shown again.
 STAMP_MAX_AGE = 24 * 3600
 STALE_FORM = "This form was open too long or came back damaged. Please send it again."
+TOO_FAST = "That was quick: nothing has been sent yet. Check the form, then press the button again."
 SENT_ALREADY = (
     "This form was already sent once (a second tab, or the back button?). If you meant "
     "to send it again, press the button once more."
@@ -153,10 +155,12 @@ class GuardedForm(forms.Form):
         return self.cleaned_data
 
     def looks_automated(self) -> bool:
-        """After is_valid(): the honeypot was filled in, or the form came back too fast
-        for a person."""
-        if self.cleaned_data.get("website"):
-            return True
+        """After is_valid(): the honeypot was filled in (no person sees it)."""
+        return bool(self.cleaned_data.get("website"))
+
+    def too_fast(self) -> bool:
+        """After is_valid(): the form came back sooner than a person usually sends it
+        (autofill, a fast typist, or a bot): it is shown again, with a message."""
         return float(self.cleaned_data["stamp"]) < settings.PAPERBOY_MIN_SUBMIT_SECONDS
 
 
@@ -229,6 +233,9 @@ def post_screen(
         return Screening.INVALID
     if automated or address_over:
         return Screening.IGNORED
+    if form.too_fast():  # the same stamp stays: pressing again a moment later works
+        form.add_error(None, forms.ValidationError(TOO_FAST, code="too_fast"))
+        return Screening.INVALID
     if not stamp_spend(str(form.data.get("stamp", ""))):
         form.add_error(None, forms.ValidationError(SENT_ALREADY, code="sent_already"))
         return Screening.INVALID
