@@ -7,6 +7,7 @@ a closed pipe (``preview_digest ... | head``) ends quietly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from datetime import date, timedelta
@@ -39,10 +40,10 @@ class Command(BaseCommand):
             super().run_from_argv(argv)
         except BrokenPipeError:
             # The reader of our output has gone (| head): stop, and say nothing more.
-            try:  # so that Python's own flush at exit does not complain again
+            # So that Python's own flush at exit does not complain again (unless stdout
+            # is not a file at all: captured).
+            with contextlib.suppress(OSError, ValueError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            except (OSError, ValueError):  # stdout is not a file (captured)
-                pass
             sys.exit(1)
         except KeyboardInterrupt:
             sys.stderr.write("interrupted\n")
