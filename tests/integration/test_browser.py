@@ -462,3 +462,29 @@ def test_the_console_watch_catches_what_the_policy_refuses(
         )
     expect(tab.page.locator("body")).not_to_have_css("color", "rgb(255, 0, 0)")
     assert len(tab.refused) == 1 and "style-src" in tab.refused[0]
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_an_invalid_save_says_so_at_the_top_and_takes_the_focus(
+    device: str, site: str, browser: Browser, shots: Path
+) -> None:
+    """Papers per digest 0 on the manage page, and a bad address on signup: the page comes
+    back with a summary at the top of the form, focused, linking to the field."""
+    from newsletter.tokens import make_token
+
+    reader_row = Subscriber.objects.create(email=f"summary-{device}@example.org", status="active")
+    tab = open_tab(browser, shots, device=device)
+    page = tab.page
+    tab.visit(f"{site}/manage/{make_token(reader_row, purpose='manage')}/")
+    page.get_by_label("Papers per digest").fill("0")
+    page.get_by_role("button", name="Save preferences").click()
+    summary = page.locator("#form-errors")
+    expect(summary).to_be_focused()
+    expect(summary).to_contain_text("Nothing was saved")
+    expect(summary.get_by_role("link", name="Papers per digest")).to_be_visible()
+    assert page.evaluate("document.activeElement.id") == "form-errors"
+    tab.visit(f"{site}/")
+    page.get_by_label("Email address").fill("not an address")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.locator("#form-errors")).to_be_focused()
+    expect(page.locator("#form-errors")).to_contain_text("Your signup was not sent yet")
