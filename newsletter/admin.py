@@ -17,7 +17,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -51,6 +51,7 @@ from newsletter.subscriber_csv import (
 )
 from newsletter.subscriptions import confirmations_request
 from newsletter.tasks import enqueue_sends
+from papers.models import Paper
 
 log = logging.getLogger(__name__)
 
@@ -440,12 +441,15 @@ class SubscriberAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _digest_date(self, request: HttpRequest, subscriber: Subscriber, raw: str) -> date:
-        try:
-            return date.fromisoformat(raw) if raw else subscriber.local_date()
-        except ValueError:
-            messages.error(request, f"{raw!r} is not a date; use YYYY-MM-DD.")
-            return subscriber.local_date()
+    def _digest_date(self, subscriber: Subscriber, raw: str) -> tuple[date | None, str]:
+        """The date asked for (None and why, if it is not one), or by default the one
+        worth looking at (``preview_default``) and a note saying why it is that one."""
+        if raw:
+            try:
+                return date.fromisoformat(raw), ""
+            except ValueError:
+                return None, f"{raw!r} is not a date: use YYYY-MM-DD."
+        return preview_default(subscriber)
 
     def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Exactly what ``preview_digest`` shows: the digest dated D (default: today in
@@ -453,19 +457,25 @@ class SubscriberAdmin(admin.ModelAdmin):
         subscriber = get_object_or_404(Subscriber, pk=pk)
         if not self.has_view_permission(request, subscriber):
             raise PermissionDenied
-        digest_date = self._digest_date(request, subscriber, request.GET.get("date", ""))
-        preview = digest_preview(subscriber=subscriber, digest_date=digest_date)
+        digest_date, note = self._digest_date(subscriber, request.GET.get("date", ""))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": f"Digest preview for {subscriber.email}",
             "subscriber": subscriber,
             "digest_date": digest_date,
-            "preview": preview,
-            "scheduled": subscriber.receives_on(digest_date),
             "test_send_url": reverse("admin:newsletter_subscriber_test", args=[subscriber.pk]),
         }
-        return TemplateResponse(request, "admin/newsletter/subscriber/preview.html", context)
+        template = "admin/newsletter/subscriber/preview.html"
+        if digest_date is None:  # said on the page, with nothing previewed
+            context.update(error=note, raw_date=request.GET.get("date", ""))
+            return TemplateResponse(request, template, context, status=400)
+        context.update(
+            note=note,
+            preview=digest_preview(subscriber=subscriber, digest_date=digest_date),
+            scheduled=subscriber.receives_on(digest_date),
+        )
+        return TemplateResponse(request, template, context)
 
     def test_send_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The "send this digest to me as a test" button: the preview, mailed to the
@@ -475,8 +485,11 @@ class SubscriberAdmin(admin.ModelAdmin):
         subscriber = get_object_or_404(Subscriber, pk=pk)
         if not self.has_view_permission(request, subscriber):
             raise PermissionDenied
-        digest_date = self._digest_date(request, subscriber, request.POST.get("date", ""))
+        digest_date, note = self._digest_date(subscriber, request.POST.get("date", ""))
         back = reverse("admin:newsletter_subscriber_change", args=[pk])
+        if digest_date is None:
+            messages.error(request, f"No test was sent: {note}")
+            return HttpResponseRedirect(back)
         if request.POST.get("next") == "preview":
             back = (
                 reverse("admin:newsletter_subscriber_preview", args=[pk])
@@ -565,6 +578,29 @@ class DeliveryItemInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+
+def preview_default(subscriber: Subscriber) -> tuple[date, str]:
+    """The digest worth previewing when no date is asked for: the next one (today in the
+    reader's zone), unless no paper newer than what it would cover has come in (a
+    catalogue that is not fed, as in the demo). Then the latest digest the reader got,
+    or, if none, the one dated the day after the newest papers; with a note saying so."""
+    today = subscriber.local_date()
+    newest = Paper.objects.aggregate(newest=Max("catalogue_date"))["newest"]
+    if newest is None or newest >= today - timedelta(days=1):
+        return today, ""
+    latest = (
+        subscriber.deliveries.exclude(status=Delivery.Status.SKIPPED)
+        .order_by("-digest_date")
+        .first()
+    )
+    if latest is not None and latest.period_end >= newest:
+        return latest.digest_date, (
+            f"No papers newer than {newest} have come in, so the next digest would be "
+            f"empty: this is the latest one, dated {latest.digest_date}."
+        )
+    day = newest + timedelta(days=1)
+    return day, f"The newest papers are from {newest}: this is the digest dated {day}."
 
 
 class NeedsALookFilter(admin.SimpleListFilter):
@@ -797,6 +833,34 @@ class DeliveryAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/newsletter/delivery/daily.html", context)
 
 
+def dashboard_until(request: HttpRequest, days: int) -> tuple[date | None, str]:
+    """The last day the dashboard shows: ``?until=``, else today, unless nothing has
+    happened in the window up to today but something did before (a demo's data, a
+    pause in the service): then the day of the latest digest or signup, said in a note.
+    """
+    raw = request.GET.get("until", "")
+    if raw:
+        try:
+            return date.fromisoformat(raw), ""
+        except ValueError:
+            messages.error(request, f"{raw!r} is not a date: showing the days up to today.")
+            return None, ""
+    today = timezone.localdate()
+    start = today - timedelta(days=days)
+    latest = Delivery.objects.aggregate(day=Max("digest_date"))["day"]
+    if latest is not None and latest > start:
+        return None, ""
+    signed_up = Subscriber.objects.aggregate(at=Max("created"))["at"]
+    if signed_up is not None:
+        latest = max(latest or date.min, localtime(signed_up).date())
+    if latest is None or latest > start:
+        return None, ""
+    return latest, (
+        f"Nothing happened in the {days} days up to today: these are the {days} days up to "
+        f"{latest}, the latest digest or signup."
+    )
+
+
 def days_asked(request: HttpRequest) -> int:
     """``?days=`` (default 30), kept between 1 and 366; a message when it is no number."""
     raw = request.GET.get("days", "")
@@ -868,7 +932,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     ):
         raise PermissionDenied
     days = days_asked(request)
-    counts = dashboard_counts(days=days, topics=TOP_TOPICS)
+    until, note = dashboard_until(request, days)
+    counts = dashboard_counts(days=days, today=until, topics=TOP_TOPICS)
     charts: list[SafeString] = [
         daily_bars(
             chart_id=f"chart-{attr}",
@@ -900,6 +965,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Dashboard",
         "days": days,
+        "until": until,
+        "note": note,
         "max_days": DAILY_MAX_DAYS,
         "time_zone": get_current_timezone_name(),
         "statuses": statuses,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
 from django.contrib import admin
+from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -67,4 +71,25 @@ def test_the_admin_previews_exactly_what_preview_digest_shows(
     bad = admin_client.get(
         reverse("admin:newsletter_subscriber_preview", args=[alice.pk]) + "?date=soon"
     )
-    assert bad.status_code == 200 and b"is not a date" in bad.content
+    assert bad.status_code == 400 and b"is not a date" in bad.content
+    assert b"Digest dated" not in bad.content  # no silent fall back to another date
+
+
+def test_on_an_old_catalogue_the_preview_shows_the_latest_digest_and_says_why(
+    admin_client: Client, sample_week: list[Paper], alice: Subscriber
+) -> None:
+    """As after `make demo` on any later day: the catalogue ends on 2026-01-09, and the
+    demo's weekly reader got Monday's digest."""
+    Subscriber.objects.filter(pk=alice.pk).update(frequency="weekly", weekly_day=0)
+    preview = reverse("admin:newsletter_subscriber_preview", args=[alice.pk])
+    page = admin_client.get(preview).content.decode()
+    assert "The newest papers are from 2026-01-09" in page
+    assert "Digest dated <strong>Jan. 10, 2026</strong>" in page or "2026-01-10" in page
+    assert "Nothing matches" not in page
+    call_command("send_digests", "--date", "2026-01-12", stdout=StringIO())
+    page = admin_client.get(preview).content.decode()
+    assert "this is the latest one, dated 2026-01-12" in page and "Already planned" in page
+    admin_client.post(
+        reverse("admin:newsletter_subscriber_test", args=[alice.pk]), {"date": ""}, follow=True
+    )
+    assert len(mail.outbox) == 2 and mail.outbox[-1].subject.startswith("[Test]")

@@ -102,7 +102,7 @@ def test_the_dashboard_draws_the_seeded_numbers(
     history: History,
     django_assert_max_num_queries: Callable[..., Any],
 ) -> None:
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):  # 8, and the latest digest date
         page = admin_client.get(reverse(DASHBOARD))
     assert page.status_code == 200
     html = page.content.decode()
@@ -261,3 +261,22 @@ def test_labels_are_escaped_and_bars_scale_to_the_axis() -> None:
     )
     labels = [t.text for t in daily.iter(f"{SVG}text")]
     assert "Jan 1" in labels and sum(1 for t in labels if t and t.startswith("Jan ")) <= 8
+
+
+def test_on_old_data_the_dashboard_shows_the_days_up_to_the_latest_activity(
+    admin_client: Client, alice: Subscriber
+) -> None:
+    """As after `make demo` on any later day: a digest dated 2026-01-12 and nothing since."""
+    Subscriber.objects.filter(pk=alice.pk).update(created=timezone.make_aware(datetime(2026, 1, 5)))
+    Delivery.objects.create(
+        subscriber=alice,
+        digest_date=date(2026, 1, 12),
+        period_start=date(2026, 1, 5),
+        period_end=date(2026, 1, 11),
+        status="sent",
+    )
+    page = admin_client.get(reverse("admin:dashboard")).content.decode()
+    assert "these are the 30 days up to 2026-01-12" in page
+    assert 'name="until" value="2026-01-12"' in page
+    today = admin_client.get(reverse("admin:dashboard") + "?until=" + str(timezone.localdate()))
+    assert "these are the 30 days" not in today.content.decode()
