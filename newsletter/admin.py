@@ -37,6 +37,7 @@ from django.utils.text import Truncator
 from django.utils.timezone import get_current_timezone_name, localtime
 
 from newsletter.charts import daily_bars, ranking_bars
+from newsletter.forms import HOUR_CHOICES, WEEKDAY_CHOICES, ZoneSelect
 from newsletter.models import Delivery, DeliveryItem, EmailEvent, Feedback, Subscriber, Topic
 from newsletter.planning import digest_preview
 from newsletter.proofs import digest_proof_send
@@ -162,8 +163,50 @@ class ImportForm(forms.Form):
         return cleaned
 
 
+class LinesField(forms.CharField):
+    """A list of names edited as one per line (stored as a JSON list)."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 60})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        if isinstance(value, list):
+            return value
+        lines = (" ".join(line.split()) for line in str(value or "").splitlines())
+        return list(dict.fromkeys(line for line in lines if line))
+
+
+class SubscriberAdminForm(forms.ModelForm):
+    """The reader's fields as a reader sees them: names one per line, weekdays and hours
+    by name, the time zone from the list; the model's validators still apply."""
+
+    authors = LinesField(required=False, help_text="One name per line, as written on arXiv.")
+    liked_papers = LinesField(
+        required=False, label="Liked papers", help_text="arXiv ids, one per line."
+    )
+
+    class Meta:
+        model = Subscriber
+        fields = [
+            *FIELDSETS[0][1]["fields"],
+            *FIELDSETS[1][1]["fields"],
+            *FIELDSETS[2][1]["fields"],
+        ]
+        widgets = {
+            "weekly_day": forms.Select(choices=WEEKDAY_CHOICES),
+            "send_hour": forms.Select(choices=HOUR_CHOICES),
+            "timezone": ZoneSelect(),
+        }
+        help_texts = {"weekly_day": "For weekly readers.", "send_hour": "In the reader's zone."}
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
+    form = SubscriberAdminForm
     list_display = (
         "email",
         "status",
@@ -182,6 +225,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         "created",
         "updated",
         "consent_at",
+        "token_version",
         "preview_link",
         "recent_deliveries",
         "recent_events",

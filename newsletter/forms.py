@@ -28,7 +28,18 @@ from newsletter.models import (
 from newsletter.subscriptions import Preferences
 from papers.models import Paper
 
-TIMEZONES = [(name, name.replace("_", " ")) for name in sorted(known_timezones())]
+# The zones offered in lists: places (Area/City) and UTC. Legacy aliases (ROK, W-SU, Zulu,
+# UCT, US/Samoa, Etc/GMT+5, ...) are still accepted, and a reader who has one sees it.
+AREAS = (
+    "Africa/", "America/", "Antarctica/", "Arctic/", "Asia/", "Atlantic/", "Australia/",
+    "Europe/", "Indian/", "Pacific/",
+)  # fmt: skip
+TIMEZONES = [
+    (name, name.replace("_", " "))
+    for name in sorted(known_timezones())
+    if name.startswith(AREAS) or name == "UTC"
+]
+LISTED = frozenset(name for name, _ in TIMEZONES)
 WEEKDAYS = list(
     enumerate(["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"])
 )
@@ -69,7 +80,10 @@ class ZoneSelect(forms.Select):
 def _zone_select(
     name: str, zone: str | None, attrs: tuple[tuple[str, Any], ...], renderer: BaseRenderer | None
 ) -> SafeString:
-    return forms.Select(choices=ZONE_CHOICES).render(name, zone, dict(attrs), renderer)
+    choices: Any = ZONE_CHOICES
+    if zone is not None and zone not in LISTED:  # a legacy alias the reader already has
+        choices = [(zone, zone.replace("_", " ")), *TIMEZONES]
+    return forms.Select(choices=choices).render(name, zone, dict(attrs), renderer)
 
 
 class TopicsField(forms.ModelMultipleChoiceField):

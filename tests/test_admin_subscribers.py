@@ -511,3 +511,35 @@ def test_the_subscriber_pages_are_staff_only(client: Client, alice: Subscriber) 
     nobody = staff_with()
     test_url = reverse("admin:newsletter_subscriber_test", args=[alice.pk])
     assert nobody.post(test_url).status_code == 403
+
+
+def test_the_change_page_edits_fields_as_a_reader_sees_them(admin_client: Client) -> None:
+    reader = make_subscriber(
+        "lines@example.org", "active", authors=["Tri Dao", "Albert Gu"], weekly_day=2
+    )
+    page = admin_client.get(reverse("admin:newsletter_subscriber_change", args=[reader.pk]))
+    html = page.content.decode()
+    assert "Tri Dao\nAlbert Gu</textarea>" in html and "[&quot;" not in html
+    assert '<option value="2" selected>Wednesday</option>' in html
+    assert '<select name="timezone"' in html and '<select name="send_hour"' in html
+    assert 'name="token_version"' not in html  # shown, not editable
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(authors="Yann LeCun\n\n Yoshua  Bengio ", liked_papers="", topics=[])
+    admin_client.post(reverse("admin:newsletter_subscriber_change", args=[reader.pk]), data)
+    reader.refresh_from_db()
+    assert reader.authors == ["Yann LeCun", "Yoshua Bengio"]
+
+
+def test_the_time_zone_list_leaves_out_legacy_aliases_but_keeps_a_readers_own(
+    client: Client,
+) -> None:
+    from newsletter.tokens import make_token
+
+    signup = client.get(reverse("signup")).content.decode()
+    for alias in ("ROK", "W-SU", "Zulu", "UCT", "US/Samoa"):
+        assert f'value="{alias}"' not in signup
+    assert 'value="Europe/Oslo"' in signup and 'value="UTC"' in signup
+    old = make_subscriber("old@example.org", "active", timezone="ROK")
+    manage = client.get(reverse("manage", args=[make_token(old, purpose="manage")]))
+    assert '<option value="ROK" selected>' in manage.content.decode()

@@ -79,8 +79,8 @@ def a_reader_with_a_history(admin: Client, sample_week: list[Paper]) -> Subscrib
             **data,
             "keywords": "agents that plan",
             "topics": [t.pk for t in erin.topics.all()],
-            "authors": "[]",
-            "liked_papers": "[]",
+            "authors": "",
+            "liked_papers": "",
         },
     )
     admin.post(

@@ -817,7 +817,7 @@ def test_a_known_address_signing_up_again_is_told_and_gets_the_new_choices_on_co
     assert "Confirming also replaces its preferences" in body
     assert "Topics: Agents" in body and "Interests: robots that plan" in body
     assert "When: Every Wednesday at 06:00 (Europe/Paris)" in body
-    assert "When: Every Wednesday at 06:00 (Europe/Paris)" in str(email.alternatives[0][0])
+    assert "When: Every Wednesday at 06:00 (Europe/Paris)" in str(email.alternatives[0][0])  # type: ignore[union-attr]
     [link] = confirm_links()
     page = client.get(link).content.decode()
     assert "Every Wednesday at 06:00 (Europe/Paris)" in page
