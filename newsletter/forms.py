@@ -143,12 +143,14 @@ class PreferenceFields(forms.ModelForm):
         widgets = {
             "topics": forms.CheckboxSelectMultiple,
             "keywords": forms.Textarea(attrs={"rows": 3}),
+            "frequency": forms.RadioSelect(choices=FREQUENCY_CHOICES),
             "weekly_day": forms.Select(choices=WEEKDAY_CHOICES),
             "send_hour": forms.Select(choices=HOUR_CHOICES),
             "timezone": ZoneSelect(),
         }
         labels = {
             "keywords": "Your interests",
+            "frequency": "How often",
             "weekly_day": "Weekly digest day",
             "send_hour": "Send at (your local time)",
             "timezone": "Time zone",
@@ -157,7 +159,15 @@ class PreferenceFields(forms.ModelForm):
         help_texts = {
             "keywords": 'Keywords or a sentence, comma-separated: "KV cache, speculative '
             'decoding" or "making LLMs cheaper to run on small devices".',
+            "weekly_day": "For a weekly digest only.",
+            "send_hour": "",
+            "max_papers": f"{MIN_PAPERS} to {MAX_PAPERS}.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The box offers what the model takes (the field alone would say min="0").
+        self.fields["max_papers"].widget.attrs.update(min=MIN_PAPERS, max=MAX_PAPERS)
 
     def clean_authors_text(self) -> list[str]:
         names = [" ".join(n.split()) for n in self.cleaned_data["authors_text"].splitlines()]
@@ -208,11 +218,6 @@ class PreferencesForm(PreferenceFields):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["frequency"].label = "How often"
-        self.fields["weekly_day"].help_text = "For a weekly digest only."
-        self.fields["send_hour"].help_text = ""
-        self.fields["timezone"].label = "Time zone"
-        self.fields["max_papers"].help_text = f"{MIN_PAPERS} to {MAX_PAPERS}."
         if not self.is_bound:
             self.initial["authors_text"] = "\n".join(self.instance.authors)
             self.initial["liked_text"] = "\n".join(self.instance.liked_papers)
@@ -256,15 +261,8 @@ class SignupForm(GuardedForm, PreferenceFields):
     ]
 
     class Meta(PreferenceFields.Meta):
-        widgets = {
-            **PreferenceFields.Meta.widgets,
-            "frequency": forms.RadioSelect(choices=FREQUENCY_CHOICES),
-        }
-        labels = {**PreferenceFields.Meta.labels, "frequency": "How often"}
-        help_texts = {
-            **PreferenceFields.Meta.help_texts,
-            "weekly_day": "For a weekly digest only.",
-        }
+        # Inside the "Your interests" group the field needs no second "Your interests".
+        labels = {**PreferenceFields.Meta.labels, "keywords": "Keywords or a sentence"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -56,6 +56,31 @@ def normalise_space(text: str) -> str:
     return _SPACE.sub(" ", text.replace("\xa0", " ")).strip()
 
 
+_SUPER = str.maketrans("0123456789+-=()n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿ")
+_SUB = str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎")
+# A superscript or subscript that Unicode can write: ^2, ^{-3}, _1, _{10}.
+_SCRIPT = re.compile(r"([\^_])(?:\{([0-9+\-=()n]+)\}|([0-9n]))")
+
+
+def _scripts(text: str) -> str:
+    """x^2 -> x², 10^{-3} -> 10⁻³, x_1 -> x₁ (as HF's own summaries write them); any
+    other script stays as LaTeX wrote it."""
+
+    def one(match: re.Match[str]) -> str:
+        mark, body = match.group(1), match.group(2) or match.group(3)
+        if mark == "_" and "n" in body:
+            return match.group(0)
+        return body.translate(_SUPER if mark == "^" else _SUB)
+
+    return _SCRIPT.sub(one, text)
+
+
+def _math_scripts(text: str) -> str:
+    """Scripts inside $...$ become Unicode before the conversion (outside math a caret
+    or an underscore is just a character)."""
+    return re.sub(r"(?<!\\)\$([^$]+)(?<!\\)\$", lambda m: "$" + _scripts(m.group(1)) + "$", text)
+
+
 def readable(text: str) -> str:
     """Plain readable text. Text without LaTeX passes through untouched (the fast path);
     a conversion that would drop words falls back to a plain clean-up."""
@@ -64,6 +89,8 @@ def readable(text: str) -> str:
     prepared = _ESCAPE.sub(r"\\\1", text)
     if len(re.findall(r"(?<!\\)\$", prepared)) % 2:  # a lone "$" is money, not math
         prepared = re.sub(r"(?<!\\)\$", r"\\$", prepared)
+    else:
+        text = prepared = _math_scripts(prepared)
     try:
         converted = normalise_space(_LATEX.latex_to_text(prepared))
     except Exception:  # pylatexenc raises on some malformed input

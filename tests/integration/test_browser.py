@@ -232,7 +232,7 @@ def test_a_reader_signs_up_confirms_edits_pauses_and_unsubscribes_in_a_browser(
     page.get_by_label("Email address").fill(email)
     topic_box(page, "Efficiency", "Quantization").check()
     topic_box(page, "Language", "Agents and tool use").check()
-    page.get_by_label("Your interests", exact=True).fill("KV cache, speculative decoding")
+    page.get_by_label("Keywords or a sentence", exact=True).fill("KV cache, speculative decoding")
     page.get_by_label("Authors to follow").fill("Tri Dao\nAlbert  Gu\n")
     page.get_by_role("radio", name="Weekly").check()
     page.get_by_label("Weekly digest day").select_option(label="Thursday")
@@ -266,7 +266,7 @@ def test_a_reader_signs_up_confirms_edits_pauses_and_unsubscribes_in_a_browser(
     # 5. Pressing it confirms.
     page.get_by_role("button", name="Yes, confirm my subscription").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("You're subscribed")
-    expect(page.get_by_text("weekly digest arrives at 06:00 (Asia/Tokyo)")).to_be_visible()
+    expect(page.get_by_text("When: Every Thursday at 06:00 (Asia/Tokyo)")).to_be_visible()
     tab.key_page("confirmed")
     subscriber = reader(stored)
     assert subscriber.status == Subscriber.Status.ACTIVE and subscriber.consent_at is not None
@@ -286,7 +286,7 @@ def test_a_reader_signs_up_confirms_edits_pauses_and_unsubscribes_in_a_browser(
     topic_box(page, "Generation", "Diffusion and flow models").check()
     page.get_by_label("Your interests").fill("diffusion distillation")
     page.get_by_label("Authors to follow").fill("Tri Dao\nSong Han")
-    page.get_by_label("How often").select_option("daily")
+    page.get_by_label("Daily").check()
     page.get_by_label("Send at (your local time)").select_option(label="08:00")
     page.get_by_label(TIME_ZONE).select_option("Europe/Berlin")
     page.get_by_label("Papers per digest").fill("5")

@@ -135,8 +135,9 @@ def test_the_manage_page_groups_topics_by_area_and_labels_every_field(
     html = page.content.decode()
     areas = set(Topic.objects.exclude(area="").values_list("area", flat=True))
     assert areas and all(f"<legend>{area}</legend>" in html for area in areas)
-    for name in ("keywords", "authors_text", "frequency", "weekly_day", "send_hour", "timezone"):
+    for name in ("keywords", "authors_text", "weekly_day", "send_hour", "timezone"):
         assert f'<label for="id_{name}">' in html
+    assert "<legend>How often</legend>" in html and '<label for="id_frequency_1">' in html
     assert 'aria-describedby="id_keywords_helptext"' in html
     assert 'id="id_keywords_helptext"' in html
     assert "Pause my digests" in html and "Download my data" in html

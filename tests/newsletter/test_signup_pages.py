@@ -851,3 +851,17 @@ def test_a_weekly_readers_confirmed_page_names_the_day(client: Client) -> None:
     )
     page = client.post(reverse("confirm", args=[make_token(weekly, purpose="confirm")]))
     assert "Every Friday at 07:00 (UTC)" in page.content.decode()
+
+
+def test_the_form_details_read_right(client: Client, alice: Subscriber) -> None:
+    """Papers per digest offers 1 to 50; one "Your interests" label; frequency as radio
+    buttons and topic descriptions on both forms; the Topics legend holds its name only."""
+    signup = client.get(reverse("signup")).content.decode()
+    manage = client.get(reverse("manage", args=[make_token(alice, purpose="manage")]))
+    for page in (signup, manage.content.decode()):
+        box = re.search(r'<input type="number" name="max_papers"[^>]*>', page)
+        assert box is not None and 'min="1"' in box.group(0) and 'max="50"' in box.group(0)
+        assert 'type="radio" name="frequency"' in page
+        assert 'Quantization</strong> <span class="muted">' in page
+        assert re.search(r"<legend>(<strong>)?Topics(</strong>)?</legend>", page)
+    assert signup.count(">Your interests<") + signup.count(">Your interests ") == 1

@@ -156,6 +156,10 @@ def test_ingest_jsonl_command(tmp_path: Path) -> None:
         ("$\\texttt{LLaMA}$ 3 and \\textit{Text2Video}--Zero", "LLaMA 3 and Text2Video–Zero"),
         ("<b>markup</b> stays   text", "<b>markup</b> stays text"),
         ("A $5 budget", "A $5 budget"),
+        ("$AT^2PO$: Agentic Turn-based Policy", "AT²PO: Agentic Turn-based Policy"),
+        ("$\\text{AT}^{2}\\text{PO}$", "AT²PO"),
+        ("Beyond $O(n^2)$ attention at $10^{-3}$ cost", "Beyond O(n²) attention at 10⁻³ cost"),
+        ("$x_1$ and $W_{ij}$", "x₁ and W_ij"),
     ],
 )
 def test_latex_becomes_readable_text(raw: str, clean: str) -> None:
