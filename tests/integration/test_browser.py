@@ -488,3 +488,33 @@ def test_an_invalid_save_says_so_at_the_top_and_takes_the_focus(
     page.get_by_role("button", name="Subscribe").click()
     expect(page.locator("#form-errors")).to_be_focused()
     expect(page.locator("#form-errors")).to_contain_text("Your signup was not sent yet")
+
+
+def test_the_admin_lists_fit_a_1280_pixel_screen_and_the_admin_has_its_icon(
+    site: str, browser: Browser, shots: Path, sample_week: list[Paper]
+) -> None:
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("operator", "op@example.org", "a long pass phrase")
+    for n in range(5):
+        Subscriber.objects.create(
+            email=f"a.rather.long.address.{n}@research-institute.example.org",
+            status="active",
+            frequency="weekly",
+            timezone="America/Argentina/Buenos_Aires",
+        ).topics.set(Topic.objects.all()[:6])
+    tab = open_tab(browser, shots, device="desktop")
+    page = tab.page
+    page.goto(f"{site}/admin/login/")
+    page.get_by_label("Username").fill("operator")
+    page.get_by_label("Password").fill("a long pass phrase")
+    page.get_by_role("button", name="Log in").click()
+    for path in ("newsletter/subscriber", "papers/ingestrun"):
+        page.goto(f"{site}/admin/{path}/")
+        widths = page.evaluate(
+            "() => { const r = document.querySelector('#changelist .results');"
+            " return [r.scrollWidth, r.clientWidth]; }"
+        )
+        assert widths[0] <= widths[1], f"{path}: the table is {widths[0]} px in {widths[1]} px"
+    icon = page.locator('link[rel="icon"]')
+    expect(icon).to_have_attribute("href", re.compile(r"favicon"))
