@@ -209,7 +209,7 @@ class SubscriberAdminForm(forms.ModelForm):
 class SubscriberAdmin(admin.ModelAdmin):
     form = SubscriberAdminForm
     # Compact columns, so that the list fits a 1280-pixel screen beside its filters.
-    list_display = ("email", "status", "schedule", "topic_list", "joined", "confirmed")
+    list_display = ("email", "status", "schedule", "topic_list", "joined")
     list_filter = ("status", "frequency", "topics", "created")
     search_fields = ("email",)
     filter_horizontal = ("topics",)
@@ -249,13 +249,15 @@ class SubscriberAdmin(admin.ModelAdmin):
             day = calendar.day_abbr[subscriber.weekly_day]
         return f"{day} {subscriber.send_hour:02d}:00 {subscriber.timezone}"
 
-    @admin.display(description="joined", ordering="created")
+    @admin.display(description="joined / confirmed", ordering="created")
     def joined(self, subscriber: Subscriber) -> str:
-        return localtime(subscriber.created).date().isoformat()
-
-    @admin.display(description="confirmed", ordering="consent_at")
-    def confirmed(self, subscriber: Subscriber) -> str:
-        return localtime(subscriber.consent_at).date().isoformat() if subscriber.consent_at else "-"
+        """When they signed up and, beneath, when they confirmed (consent)."""
+        consent = subscriber.consent_at
+        return format_html(
+            "{}<br>{}",
+            localtime(subscriber.created).date().isoformat(),
+            localtime(consent).date().isoformat() if consent else "not confirmed",
+        )
 
     # Actions -------------------------------------------------------------------------
 

@@ -490,6 +490,15 @@ def test_an_invalid_save_says_so_at_the_top_and_takes_the_focus(
     expect(page.locator("#form-errors")).to_contain_text("Your signup was not sent yet")
 
 
+def admin_shot(page: Page, shots: Path, name: str) -> None:
+    """A screenshot of an admin page; with PAPERBOY_UPDATE_DOCS=1 also into docs/admin/."""
+    path = shots / f"admin-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if docs_wanted():
+        (DOCS.parent / "admin").mkdir(exist_ok=True)
+        shutil.copy(path, DOCS.parent / "admin" / f"{name}.png")
+
+
 def test_the_admin_lists_fit_a_1280_pixel_screen_and_the_admin_has_its_icon(
     site: str, browser: Browser, shots: Path, sample_week: list[Paper]
 ) -> None:
@@ -516,5 +525,8 @@ def test_the_admin_lists_fit_a_1280_pixel_screen_and_the_admin_has_its_icon(
             " return [r.scrollWidth, r.clientWidth]; }"
         )
         assert widths[0] <= widths[1], f"{path}: the table is {widths[0]} px in {widths[1]} px"
+        admin_shot(page, shots, path.split("/")[1])
+    page.goto(f"{site}/admin/dashboard/")
+    admin_shot(page, shots, "dashboard")
     icon = page.locator('link[rel="icon"]')
     expect(icon).to_have_attribute("href", re.compile(r"favicon"))
