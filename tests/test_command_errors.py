@@ -54,13 +54,18 @@ def one_line_error(result: subprocess.CompletedProcess[str], status: int) -> str
     return lines[0]
 
 
-@pytest.mark.parametrize("bad", BAD_DATES)
 @pytest.mark.parametrize(
-    "command",
-    [["preview_digest", "reader@example.org"], ["send_digests"], ["ingest", "hf"]],
-    ids=["preview_digest", "send_digests", "ingest"],
+    ("command", "bad"),
+    [
+        *((["preview_digest", "reader@example.org"], bad) for bad in BAD_DATES),
+        (["send_digests"], BAD_DATES[0]),
+        (["ingest", "hf"], BAD_DATES[2]),
+    ],
+    ids=[*(f"preview_digest-{bad}" for bad in BAD_DATES), "send_digests", "ingest"],
 )
 def test_a_bad_date_is_one_line_and_exit_2(var: Path, command: list[str], bad: str) -> None:
+    """Every command reads dates through one type (config.cli.date_arg): each bad date on
+    one command, one on each of the others."""
     line = one_line_error(run(var, *command, "--date", bad), 2)
     assert f"{bad!r} is not a date: use YYYY-MM-DD" in line
 
