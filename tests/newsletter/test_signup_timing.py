@@ -1,9 +1,10 @@
 """The time a signup takes does not tell a known address from an unknown one: every
-screened post is answered PAPERBOY_FORM_ANSWER_SECONDS after it arrived."""
+screened post is held until PAPERBOY_FORM_ANSWER_SECONDS after it arrived. (The gap it
+leaves is measured by ``python bench/signup_timing.py``, beside the same form without
+the hold: timings belong in the benchmark, not in a test.)"""
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any
 
@@ -15,36 +16,36 @@ from newsletter import abuse
 from tests.conftest import make_subscriber
 
 pytestmark = pytest.mark.django_db
-FLOOR = 0.08
-ROUNDS = 9
 
 
-def timed(client: Client, url: str, email: str) -> float:
-    data = {"email": email, "stamp": abuse.stamp_issue(issued_at=time.time() - 60)}
-    started = time.perf_counter()
-    response = client.post(url, data)
-    elapsed = time.perf_counter() - started
-    assert response.status_code == 302
-    return elapsed
+@pytest.fixture
+def holds(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The arrival times the views asked abuse.answer_steady to hold from."""
+    seen: list[float] = []
+    monkeypatch.setattr(abuse, "answer_steady", seen.append)
+    return seen
+
+
+def post(client: Client, url: str, email: str, **extra: Any) -> Any:
+    data = {"email": email, "stamp": abuse.stamp_issue(issued_at=time.time() - 60), **extra}
+    return client.post(url, data)
 
 
 @pytest.mark.parametrize("form", ["signup", "link_request"])
-def test_known_and_unknown_addresses_take_the_same_time(
-    client: Client, settings: Any, form: str
+def test_every_screened_post_is_held_known_unknown_bot_or_over_its_rate(
+    client: Client, settings: Any, holds: list[float], form: str
 ) -> None:
-    settings.PAPERBOY_FORM_ANSWER_SECONDS = FLOOR
-    settings.PAPERBOY_FORM_RATE_PER_IP = "1000/h"
-    settings.PAPERBOY_FORM_RATE_PER_ADDRESS = "1000/h"
-    for n in range(ROUNDS):
-        make_subscriber(f"known{n}@example.org", "unsubscribed", ["agents"])
+    settings.PAPERBOY_FORM_RATE_PER_ADDRESS = "1/h"
+    make_subscriber("known@example.org", "unsubscribed", ["agents"])
     url = reverse(form)
-    known, unknown = [], []
-    for n in range(ROUNDS):  # interleaved, so a slow moment hits both alike
-        known.append(timed(client, url, f"known{n}@example.org"))
-        unknown.append(timed(client, url, f"new{n}@example.org"))
-    assert min(known) >= FLOOR and min(unknown) >= FLOOR
-    gap = abs(statistics.median(known) - statistics.median(unknown))
-    assert gap < FLOOR / 5, (statistics.median(known), statistics.median(unknown))
+    answers = [
+        post(client, url, "known@example.org"),
+        post(client, url, "new@example.org"),
+        post(client, url, "bot@example.org", website="http://spam.example"),
+        post(client, url, "known@example.org"),  # over its address's rate: ignored
+    ]
+    assert {a.status_code for a in answers} == {302}
+    assert len(holds) == 4 and all(isinstance(at, float) for at in holds)
 
 
 def test_the_hold_counts_from_when_the_post_arrived(
@@ -57,5 +58,12 @@ def test_the_hold_counts_from_when_the_post_arrived(
     abuse.answer_steady(100.0)
     assert slept == [pytest.approx(0.15)]
     monkeypatch.setattr(abuse.time, "monotonic", lambda: 100.3)
-    abuse.answer_steady(100.0)  # already slower than the floor: no more waiting
+    abuse.answer_steady(100.0)  # already slower than the hold: no more waiting
     assert len(slept) == 1
+
+
+def test_the_hold_is_on_by_default_outside_the_test_suite() -> None:
+    from tests.test_settings import manage
+
+    code = "from django.conf import settings as s; print(s.PAPERBOY_FORM_ANSWER_SECONDS)"
+    assert manage("shell", "-v", "0", "-c", code, env={}).stdout.strip() == "0.15"
