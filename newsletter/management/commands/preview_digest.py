@@ -23,7 +23,7 @@ class Command(cli.Command):
             "--date",
             type=cli.date_arg,
             default=None,
-            help="digest date, YYYY-MM-DD (default: today in the reader's zone)",
+            help="digest date: YYYY-MM-DD, today or yesterday (default: the reader's today)",
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -23,7 +23,10 @@ class Command(cli.Command):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
-            "--date", type=cli.date_arg, default=None, help="digest date, YYYY-MM-DD"
+            "--date",
+            type=cli.date_arg,
+            default=None,
+            help="digest date: YYYY-MM-DD, today or yesterday",
         )
         parser.add_argument(
             "--dry-run",

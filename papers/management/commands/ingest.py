@@ -49,8 +49,14 @@ class Command(cli.Command):
             "daily_papers JSON files.",
         )
         when = hf_parser.add_mutually_exclusive_group()
-        when.add_argument("--date", type=cli.date_arg, help="one list date, YYYY-MM-DD")
-        when.add_argument("--since", type=cli.date_arg, help="first date of a range, YYYY-MM-DD")
+        when.add_argument(
+            "--date", type=cli.date_arg, help="one list date: YYYY-MM-DD, today or yesterday"
+        )
+        when.add_argument(
+            "--since",
+            type=cli.date_arg,
+            help="first date of a range: YYYY-MM-DD, today or yesterday",
+        )
         hf_parser.add_argument(
             "--until", type=cli.date_arg, help="last date of a range (default today)"
         )
