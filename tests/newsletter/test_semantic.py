@@ -26,7 +26,7 @@ from newsletter.models import Delivery, InterestVector, Subscriber, Topic
 from newsletter.planning import digest_plan, digest_preview, forget_runs, subscribers_for_date
 from papers.embedding import embed_papers, embed_queries, model_name, papers_embed
 from papers.models import Paper
-from tests.conftest import MONDAY, ROOT, SHARED, make_subscriber
+from tests.conftest import MONDAY, ROOT, SHARED, make_subscriber, need_shared
 
 BENCH = ROOT / "bench"
 QUOTE = re.compile(r"'([^']+)'")
@@ -259,9 +259,7 @@ def test_every_quoted_phrase_is_in_the_paper_as_written() -> None:
 def test_quotes_hold_over_the_whole_shared_year() -> None:
     """Every reader of both sets over the year's 6,333 papers (word features; the
     quotes come from words alone, whatever the vectors say)."""
-    archive = SHARED / "datasets" / "hf_daily_papers_2025-02-02_2026-01-13.tar.gz"
-    if not archive.exists():
-        pytest.skip("the shared year is not beside the project")
+    archive = need_shared(SHARED / "datasets" / "hf_daily_papers_2025-02-02_2026-01-13.tar.gz")
     import tarfile
 
     from newsletter.matching import paper_features
