@@ -154,7 +154,7 @@ def end_to_end(ids: list[int], port: int, redis_url: str, tmp: str) -> dict[str,
 
     from config.celery import app
     from newsletter.models import Delivery
-    from newsletter.tasks import enqueue_sends
+    from newsletter.queueing import enqueue_sends
 
     redis.Redis.from_url(redis_url).flushdb()
     db = connection.settings_dict

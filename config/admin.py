@@ -40,9 +40,13 @@ class PaperboyAdminSite(admin.AdminSite):
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         from newsletter.admin import dashboard_view
+        from newsletter.admin_control import control_view
 
-        dashboard = self.admin_view(dashboard_view)
-        return [path("dashboard/", dashboard, name="dashboard"), *super().get_urls()]
+        return [
+            path("dashboard/", self.admin_view(dashboard_view), name="dashboard"),
+            path("control/", self.admin_view(control_view), name="control"),
+            *super().get_urls(),
+        ]
 
     @method_decorator(never_cache)
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:

@@ -18,7 +18,10 @@ def task_later(name: str, *args: object, countdown: float | None = None) -> None
     module that asks for work never imports the module that does it: ``newsletter.tasks``
     imports the services, never the other way round. Runs at once when tasks are eager
     (no broker: the demo and the tests)."""
-    task = app.tasks[f"newsletter.tasks.{name}"]
+    key = f"newsletter.tasks.{name}"
+    if key not in app.tasks:  # a process that never imported the tasks (a command)
+        app.loader.import_default_modules()
+    task = app.tasks[key]
     if countdown is None:
         task.apply_async(args=args)
     else:

@@ -1,6 +1,6 @@
 """The admin: subscribers (actions, CSV export and import, their history, a preview and
 a test send of their next digest), topics, deliveries (retry, resend, counts per day),
-provider events, feedback, and the dashboard."""
+provider events, feedback, and the dashboard; the control room is in admin_control."""
 
 from __future__ import annotations
 
@@ -37,11 +37,13 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 from django.utils.timezone import get_current_timezone_name, localtime
 
+from newsletter import admin_control  # noqa: F401  (registers the control room's runs)
 from newsletter.charts import daily_bars, ranking_bars
 from newsletter.forms import HOUR_CHOICES, WEEKDAY_CHOICES, ZoneSelect
 from newsletter.models import Delivery, DeliveryItem, EmailEvent, Feedback, Subscriber, Topic
 from newsletter.planning import digest_preview
 from newsletter.proofs import digest_proof_send
+from newsletter.queueing import enqueue_sends
 from newsletter.sending import RESENDABLE, RETRYABLE, deliveries_requeue
 from newsletter.stats import RequeueSplit, daily_counts, dashboard_counts, requeue_split
 from newsletter.subscriber_csv import (
@@ -52,7 +54,6 @@ from newsletter.subscriber_csv import (
     subscribers_import,
 )
 from newsletter.subscriptions import confirmations_request
-from newsletter.tasks import enqueue_sends
 from papers.models import Paper
 
 log = logging.getLogger(__name__)

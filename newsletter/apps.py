@@ -8,4 +8,4 @@ class NewsletterConfig(AppConfig):
     verbose_name = "Newsletter"
 
     def ready(self) -> None:
-        from newsletter import checks, tracking  # noqa: F401  (system checks, signal receivers)
+        from newsletter import checks, control, tracking  # noqa: F401  (checks, signal receivers)

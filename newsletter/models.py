@@ -597,3 +597,69 @@ class InterestVector(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} {self.key[:12]}"
+
+
+class ControlRun(models.Model):
+    """An action an operator started from the admin's control room, run by a worker as
+    a Celery task: who asked, for what, and what came of it."""
+
+    class Action(models.TextChoices):
+        INGEST = "ingest", "Ingest papers"
+        DRY_RUN = "dry_run", "Dry run: what would be sent"
+        PLAN_SEND = "plan_send", "Plan and send digests"
+        RETRY = "retry", "Retry failed and unknown deliveries"
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    action = models.CharField(max_length=12, choices=Action.choices)
+    params = models.JSONField(default=dict, blank=True, help_text="What the operator chose.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
+    result = models.TextField(blank=True, help_text="What the task reported, one line each.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created = models.DateTimeField(default=utcnow)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.describe()}"
+
+    def describe(self) -> str:
+        """The action and its choices in words: "Ingest papers (hf, 2026-01-05)"."""
+        shown = [str(v) for v in self.params.values() if v not in ("", None)]
+        label = self.get_action_display()
+        return f"{label} ({', '.join(shown)})" if shown else label
+
+    def summary(self) -> str:
+        return self.result.splitlines()[0] if self.result else ""
+
+
+class TaskBeat(models.Model):
+    """The latest run of one scheduled task, written by the worker that ran it: the
+    control room's "last run" (and whether beat and the workers keep up)."""
+
+    class State(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    task = models.CharField(max_length=200, unique=True)
+    state = models.CharField(max_length=8, choices=State.choices)
+    started = models.DateTimeField()
+    finished = models.DateTimeField(null=True, blank=True)
+    result = models.TextField(blank=True)
+    runs = models.PositiveIntegerField(default=0, help_text="Runs recorded since the first.")
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.state} {self.started:%Y-%m-%d %H:%M}"
+
+    def seconds(self) -> float | None:
+        return (self.finished - self.started).total_seconds() if self.finished else None

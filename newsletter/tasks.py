@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 from datetime import date
 
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 
+from newsletter.control import control_run_execute
 from newsletter.mailings import (
     confirmations_send_due,
     manage_link_send,
@@ -19,6 +18,7 @@ from newsletter.mailings import (
 )
 from newsletter.models import Subscriber
 from newsletter.planning import digest_plan, due_now, stale_planned_ids, subscribers_for_date
+from newsletter.queueing import enqueue_plans, enqueue_sends
 from newsletter.sending import deliveries_recover, deliveries_send, is_transient
 from newsletter.subscriptions import confirmations_request
 
@@ -35,14 +35,6 @@ def backoff(retries: int) -> float:
     return random.uniform(ceiling / 10, ceiling)
 
 
-def enqueue_sends(delivery_ids: list[int]) -> int:
-    chunk = settings.PAPERBOY_SEND_CHUNK
-    chunks = [delivery_ids[i : i + chunk] for i in range(0, len(delivery_ids), chunk)]
-    for ids in chunks:
-        send_deliveries.delay(ids)
-    return len(chunks)
-
-
 @shared_task(bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
 def send_deliveries(self: Task, delivery_ids: list[int]) -> dict[str, int]:
     """Send one chunk over one connection; retry only what failed transiently."""
@@ -55,17 +47,6 @@ def send_deliveries(self: Task, delivery_ids: list[int]) -> dict[str, int]:
         "unknown": counts.unknown,
         "retry": len(counts.retry_ids),
     }
-
-
-def enqueue_plans(digest_date: date, subscribers: QuerySet[Subscriber]) -> int:
-    """Fan planning out to the workers in chunks of readers; returns the chunk count."""
-    chunk = settings.PAPERBOY_PLAN_CHUNK
-    ids = subscribers.values_list("pk", flat=True).iterator(chunk_size=chunk)
-    count = 0
-    while batch := list(itertools.islice(ids, chunk)):
-        plan_digests.delay(digest_date.isoformat(), batch)
-        count += 1
-    return count
 
 
 @shared_task(acks_late=True)
@@ -144,3 +125,9 @@ def send_resubscribe_link(self: Task, subscriber_id: int) -> None:
         if is_transient(exc) and not settings.CELERY_TASK_ALWAYS_EAGER:
             raise self.retry(countdown=backoff(self.request.retries)) from exc
         raise
+
+
+@shared_task(acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
+def run_control(run_id: int) -> None:
+    """An action an operator started from the admin's control room."""
+    control_run_execute(run_id=run_id)

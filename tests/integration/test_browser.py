@@ -530,3 +530,67 @@ def test_the_admin_lists_fit_a_1280_pixel_screen_and_the_admin_has_its_icon(
     admin_shot(page, shots, "dashboard")
     icon = page.locator('link[rel="icon"]')
     expect(icon).to_have_attribute("href", re.compile(r"favicon"))
+
+
+def admin_login(page: Page, site: str) -> None:
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("operator", "op@example.org", "a long pass phrase")
+    page.goto(f"{site}/admin/login/")
+    page.get_by_label("Username").fill("operator")
+    page.get_by_label("Password").fill("a long pass phrase")
+    page.get_by_role("button", name="Log in").click()
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_the_operator_runs_a_dry_run_and_a_send_from_the_control_room(
+    device: str,
+    site: str,
+    browser: Browser,
+    shots: Path,
+    sample_week: list[Paper],
+    mailoutbox: list[Any],
+) -> None:
+    """From the admin's home page to the control room; a dry run lists what would go, a
+    send mails it, both results on the page, which fits the screen at either width."""
+    Subscriber.objects.create(email="due@example.org", status="active")
+    tab = open_tab(browser, shots, device=device)
+    page = tab.page
+    admin_login(page, site)
+    page.get_by_role("link", name="Control room").first.click()
+    expect(page.locator("#control-beat")).to_contain_text("every 5 minutes")
+    digests = page.locator("#control-digests")
+    digests.get_by_label("Digest date").fill("2026-01-08")
+    digests.get_by_role("button", name="Dry run").click()
+    expect(page.locator(".messagelist")).to_contain_text("Started run #")
+    expect(page.locator("#control-runs")).to_contain_text("1 would get a digest")
+    assert mailoutbox == []
+    digests.get_by_label("Digest date").fill("2026-01-08")
+    digests.get_by_role("button", name="Plan and send").click()
+    expect(page.locator("#control-runs")).to_contain_text("sent 1")
+    assert [m.to for m in mailoutbox] == [["due@example.org"]]
+    scroll, width = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert scroll <= width, f"the control room is {scroll}px wide in a {width}px window"
+    admin_shot(page, shots, "control" + ("-phone" if device == "phone" else ""))
+
+
+def test_the_manage_pages_legends_sit_inside_their_borders_on_a_phone(
+    site: str, browser: Browser, shots: Path
+) -> None:
+    from newsletter.tokens import make_token
+
+    row = Subscriber.objects.create(email="legend@example.org", status="active")
+    tab = open_tab(browser, shots, device="phone")
+    tab.visit(f"{site}/manage/{make_token(row, purpose='manage')}/")
+    boxes = tab.page.evaluate(
+        "() => [...document.querySelectorAll('fieldset > legend')].map(l => {"
+        " const f = l.parentElement.getBoundingClientRect(), r = l.getBoundingClientRect();"
+        " return [l.textContent.trim(), r.height, r.right <= f.right + 0.5,"
+        " parseFloat(getComputedStyle(l).lineHeight) || r.height]; })"
+    )
+    assert boxes
+    for text, height, inside, line in boxes:
+        assert inside, f"legend {text!r} sticks out of its fieldset"
+        assert height <= line * 1.5, f"legend {text!r} wraps onto {height / line:.1f} lines"

@@ -21,7 +21,8 @@ from django.db.models import Count
 from config.celery import app
 from newsletter.models import Delivery, Subscriber
 from newsletter.planning import digest_plan, planned_ids, subscribers_for_date
-from newsletter.tasks import enqueue_sends, recover_deliveries
+from newsletter.queueing import enqueue_sends
+from newsletter.tasks import recover_deliveries
 from papers.models import Paper
 from tests.conftest import IN_CI, Inbox, free_port
 from tests.integration.conftest import reset_connections

@@ -95,7 +95,7 @@ def test_send_digests_dry_run_sends_and_writes_nothing(
     sample_week: list[Paper], alice: Subscriber, capsys: pytest.CaptureFixture[str]
 ) -> None:
     call_command("send_digests", "--date", THURSDAY.isoformat(), "--dry-run")
-    assert "would send 1 digest(s)" in capsys.readouterr().out
+    assert "1 reader(s) due; 1 would get a digest" in capsys.readouterr().out
     assert not Delivery.objects.exists() and not mail.outbox
 
 
