@@ -594,3 +594,70 @@ def test_the_manage_pages_legends_sit_inside_their_borders_on_a_phone(
     for text, height, inside, line in boxes:
         assert inside, f"legend {text!r} sticks out of its fieldset"
         assert height <= line * 1.5, f"legend {text!r} wraps onto {height / line:.1f} lines"
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_a_returning_reader_is_told_what_now_applies_and_nothing_is_dropped_unsaid(
+    device: str, site: str, browser: Browser, shots: Path, settings: Any, mailoutbox: list[Any]
+) -> None:
+    """A known (unsubscribed) address signs up again with new choices: the email and the
+    pages say which preferences will apply, confirming applies them, a used link says it
+    is used; a post sent too fast comes back with the form and a message; the manage
+    page's details (frequency radios, topic descriptions, a 1-50 box, no legacy zones)."""
+    email = f"returning-{device}@example.org"
+    Subscriber.objects.create(
+        email=email, status="unsubscribed", timezone="UTC", keywords="old interest"
+    )
+    tab = open_tab(browser, shots, device=device)
+    page = tab.page
+
+    # A post within the minimum time comes back with the form, filled in, and says so.
+    settings.PAPERBOY_MIN_SUBMIT_SECONDS = 30
+    tab.visit(site + "/")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_text("That was quick: nothing has been sent yet.")).to_be_visible()
+    expect(page.get_by_label("Email address")).to_have_value(email)
+    assert mailoutbox == []
+    settings.PAPERBOY_MIN_SUBMIT_SECONDS = 0
+
+    tab.visit(site + "/")
+    page.get_by_label("Email address").fill(email)
+    topic_box(page, "Efficiency", "Quantization").check()
+    page.get_by_label("Keywords or a sentence", exact=True).fill("graph neural networks")
+    page.get_by_label(TIME_ZONE).select_option("Europe/Berlin")
+    page.get_by_role("button", name="Subscribe").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
+    assert reader(email).timezone == "UTC"  # the old preferences stay until confirmed
+    [confirmation] = mailoutbox
+    text = confirmation.body
+    assert "Europe/Berlin" in text and "graph neural networks" in text
+
+    link = link_in(text, site, CONFIRM_LINK)
+    tab.visit(link)
+    expect(page.locator(".card")).to_contain_text("Europe/Berlin")
+    expect(page.locator(".card")).to_contain_text("graph neural networks")
+    page.get_by_role("button", name="Yes, confirm my subscription").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("You're subscribed")
+    expect(page.locator(".card")).to_contain_text("Europe/Berlin")
+    expect(page.locator(".card")).not_to_contain_text("old interest")
+    assert reader(email).timezone == "Europe/Berlin"
+
+    tab.visit(link)
+    expect(page.get_by_role("heading", level=1)).to_have_text("You're already subscribed")
+    expect(page.get_by_role("button", name="Yes, confirm my subscription")).to_have_count(0)
+
+    from newsletter.tokens import make_token
+
+    tab.visit(f"{site}/manage/{make_token(reader(email), purpose='manage')}/")
+    expect(page.get_by_role("radio", name="Weekly")).to_be_visible()
+    expect(page.get_by_text("Faster, cheaper serving and decoding.")).to_be_visible()
+    box = page.get_by_label("Papers per digest")
+    assert (box.get_attribute("min"), box.get_attribute("max")) == ("1", "50")
+    zones = (
+        page.get_by_label(TIME_ZONE)
+        .locator("option")
+        .evaluate_all("options => options.map(o => o.value)")
+    )
+    assert "Europe/Berlin" in zones and not {"Zulu", "ROK", "W-SU", "UCT"} & set(zones)
+    tab.key_page("manage-returning", docs=False)
