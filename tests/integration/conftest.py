@@ -18,6 +18,8 @@ from django.db import connection
 
 from config.celery import app
 from newsletter import subscriptions
+from newsletter.models import Topic
+from newsletter.topic_catalogue import seed_topics
 from tests.conftest import ROOT, need_postgres, need_redis
 
 
@@ -25,6 +27,25 @@ def database_url() -> str:
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _topic_catalogue(django_db_setup: None, django_db_blocker: Any) -> Iterator[list[Topic]]:
+    """The seeded topics as the migrations left them. A live-server test empties every
+    table when it ends, the catalogue included: each test here starts with it put back,
+    and so do the tests that run after each module (every one here is such a test)."""
+    with django_db_blocker.unblock():
+        if not Topic.objects.exists():
+            seed_topics(Topic)
+        catalogue = list(Topic.objects.all())
+    yield catalogue
+    with django_db_blocker.unblock():
+        Topic.objects.bulk_create(catalogue, ignore_conflicts=True)
+
+
+@pytest.fixture(autouse=True)
+def _topics(transactional_db: None, _topic_catalogue: list[Topic]) -> None:
+    Topic.objects.bulk_create(_topic_catalogue, ignore_conflicts=True)
 
 
 @pytest.fixture

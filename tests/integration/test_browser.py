@@ -37,7 +37,6 @@ from playwright.sync_api import (
 
 from newsletter.middleware import PUBLIC_POLICY
 from newsletter.models import EmailEvent, Subscriber, Topic
-from newsletter.topic_catalogue import seed_topics
 from papers.models import Paper
 from tests.conftest import ROOT, Inbox, need_chromium
 
@@ -54,25 +53,6 @@ TIME_ZONE = re.compile(r"^Time ?zone$")  # the signup form's label, and the mana
 
 def docs_wanted() -> bool:
     return os.environ.get("PAPERBOY_UPDATE_DOCS") == "1"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _topic_catalogue(django_db_setup: None, django_db_blocker: Any) -> Iterator[list[Topic]]:
-    """The seeded topics as the migrations left them. A live-server test empties every
-    table when it ends, the catalogue included: each test here starts with it put back,
-    and so do the tests that run after this module."""
-    with django_db_blocker.unblock():
-        if not Topic.objects.exists():
-            seed_topics(Topic)
-        catalogue = list(Topic.objects.all())
-    yield catalogue
-    with django_db_blocker.unblock():
-        Topic.objects.bulk_create(catalogue, ignore_conflicts=True)
-
-
-@pytest.fixture(autouse=True)
-def _topics(transactional_db: None, _topic_catalogue: list[Topic]) -> None:
-    Topic.objects.bulk_create(_topic_catalogue, ignore_conflicts=True)
 
 
 @pytest.fixture
