@@ -146,6 +146,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker takes a task only when a process is free to run it: a task waiting in a
+# worker's hands holds no lease, and a SIGKILL would strand it until the broker's
+# visibility timeout. A running send task holds its deliveries under a lease instead.
+CELERY_WORKER_DISABLE_PREFETCH = True
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300)
 # A task that is not acknowledged within this many seconds is handed to another worker;
@@ -153,6 +157,9 @@ CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Beat runs the delivery recovery this often (seconds): leases that ran out, send tasks
+# lost with the queue, unknown outcomes to send again.
+PAPERBOY_RECOVER_EVERY = envfloat("PAPERBOY_RECOVER_EVERY", 30)
 CELERY_BEAT_SCHEDULE = {
     # Fetch today's and yesterday's Hugging Face daily papers, so upvotes stay fresh.
     "ingest-hf-hourly": {
@@ -166,12 +173,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=17),
         "options": {"expires": 6 * 60 * 60},
     },
-    # Send again what a worker that died mid-chunk had claimed but not finished, and
-    # what was planned but whose send task was lost.
+    # Send again what a dead worker held (its lease ran out), what was planned but whose
+    # send task was lost (a Redis that restarted empty), and unknown outcomes.
     "recover-deliveries": {
         "task": "newsletter.tasks.recover_deliveries",
-        "schedule": crontab(minute="*/10"),
-        "options": {"expires": 9 * 60},
+        "schedule": PAPERBOY_RECOVER_EVERY,
+        "options": {"expires": max(1.0, PAPERBOY_RECOVER_EVERY - 1)},
     },
     # Plan the digests of readers whose local send hour has come, then fan out sending.
     "plan-due-digests": {
@@ -245,13 +252,31 @@ PAPERBOY_PLAN_CHUNK = envint("PAPERBOY_PLAN_CHUNK", 5000)
 PAPERBOY_SOFT_BOUNCE_LIMIT = envint("PAPERBOY_SOFT_BOUNCE_LIMIT", 3)
 # Messages per second across all workers together (0: as fast as the provider takes).
 PAPERBOY_SEND_RATE = envfloat("PAPERBOY_SEND_RATE", 0)
-# First retry after a transient send error waits up to this many seconds, doubling
-# each time, capped at 10 minutes.
+# A message refused with a transient error (4xx) is tried again in the same chunk after
+# the others, up to this many times, the first after about this many seconds (doubling,
+# with jitter); what still fails goes back to the queue.
+PAPERBOY_SEND_QUICK_RETRIES = envint("PAPERBOY_SEND_QUICK_RETRIES", 2)
+PAPERBOY_SEND_QUICK_RETRY_DELAY = envfloat("PAPERBOY_SEND_QUICK_RETRY_DELAY", 0.5)
+# Back on the queue: a few failures wait up to this many seconds; an outage (the provider
+# cannot be reached) waits up to this, doubling each time, capped at 2 minutes.
 PAPERBOY_SEND_RETRY_BASE = envfloat("PAPERBOY_SEND_RETRY_BASE", 15)
-# Deliveries claimed this long ago and never finished (a worker died) go back out.
-PAPERBOY_SEND_STUCK_AFTER = envint("PAPERBOY_SEND_STUCK_AFTER", 900)
-# Deliveries planned this long ago and never claimed (their task was lost) are queued again.
-PAPERBOY_SEND_REQUEUE_AFTER = envint("PAPERBOY_SEND_REQUEUE_AFTER", 1800)
+# A provider's throttling answer (SMTP 421 or 454, HTTP 429) pauses every worker this
+# many seconds, doubling while it goes on, at most 30.
+PAPERBOY_SEND_THROTTLE_PAUSE = envfloat("PAPERBOY_SEND_THROTTLE_PAUSE", 2)
+# A worker holds its chunk's deliveries for this many seconds, renewed every third of it
+# while it sends (at least two mail timeouts: a send that hangs never outlives it). When
+# the lease runs out (the worker died), recovery sends them again.
+PAPERBOY_SEND_LEASE = envint("PAPERBOY_SEND_LEASE", 2 * EMAIL_TIMEOUT + 30)
+# A planned delivery whose send task never reached the queue is queued after this long.
+PAPERBOY_QUEUE_GRACE = envint("PAPERBOY_QUEUE_GRACE", 300)
+# A send whose answer was lost (the connection dropped after the message went out) and
+# that no provider event settles is sent again, with the same Message-ID, this many
+# seconds later, at most this many times. With a tracking webhook the provider's event
+# usually settles it first, so the wait is longer.
+PAPERBOY_UNKNOWN_RESEND_AFTER = envint(
+    "PAPERBOY_UNKNOWN_RESEND_AFTER", 3600 if PAPERBOY_WEBHOOK_PROVIDER else 120
+)
+PAPERBOY_UNKNOWN_RESENDS = envint("PAPERBOY_UNKNOWN_RESENDS", 2)
 # Confirmation links work this many days; signups never confirmed are deleted after it.
 PAPERBOY_CONFIRM_MAX_AGE_DAYS = envint("PAPERBOY_CONFIRM_MAX_AGE_DAYS", 7)
 # Public forms (signup, a fresh confirmation link, "email me my link"): a form sent back

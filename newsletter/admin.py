@@ -45,7 +45,13 @@ from newsletter.planning import digest_preview
 from newsletter.proofs import digest_proof_send
 from newsletter.queueing import enqueue_sends
 from newsletter.sending import RESENDABLE, RETRYABLE, deliveries_requeue
-from newsletter.stats import RequeueSplit, daily_counts, dashboard_counts, requeue_split
+from newsletter.stats import (
+    PIPELINE,
+    RequeueSplit,
+    daily_counts,
+    dashboard_counts,
+    requeue_split,
+)
 from newsletter.subscriber_csv import (
     IMPORT_MAX_BYTES,
     ImportProblem,
@@ -672,6 +678,25 @@ class NeedsALookFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SendingFilter(admin.SimpleListFilter):
+    """The dashboard's "on their way" counts, each a link to its deliveries."""
+
+    title = "on its way"
+    parameter_name = "sending"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [
+            ("waiting", "Waiting for a worker or being sent"),
+            ("retrying", "Waiting to be tried again"),
+            ("unknown", "Outcome unknown"),
+            ("recovered", "Recovered at least once"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
+        condition = PIPELINE.get(self.value() or "")
+        return queryset if condition is None else queryset.filter(condition)
+
+
 DELIVERY_COLOURS = {
     "sent": "#047857",
     "failed": "#b91c1c",
@@ -724,9 +749,10 @@ class DeliveryAdmin(admin.ModelAdmin):
         "status_badge",
         "attempts",
         "sent_at",
+        "why_waiting",
         "short_error",
     )
-    list_filter = (NeedsALookFilter, "status", "digest_date")
+    list_filter = (NeedsALookFilter, SendingFilter, "status", "digest_date")
     list_select_related = ("subscriber",)
     search_fields = ("subscriber__email", "message_id", "provider_id")
     date_hierarchy = "digest_date"
@@ -740,6 +766,15 @@ class DeliveryAdmin(admin.ModelAdmin):
         "provider_id",
         "error",
         "events_timeline",
+        "why_waiting",
+        "attempts",
+        "claimed_at",
+        "queued_at",
+        "queue_epoch",
+        "lease_until",
+        "retry_at",
+        "recoveries",
+        "resends",
     )
     fieldsets = (
         (None, {"fields": ("subscriber", "digest_date", "period_start", "period_end", "status")}),
@@ -747,8 +782,15 @@ class DeliveryAdmin(admin.ModelAdmin):
             "Sending",
             {
                 "fields": (
+                    "why_waiting",
                     "attempts",
+                    "queued_at",
+                    "queue_epoch",
                     "claimed_at",
+                    "lease_until",
+                    "retry_at",
+                    "recoveries",
+                    "resends",
                     "sent_at",
                     "message_id",
                     "provider_id",
@@ -769,6 +811,10 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, delivery: Delivery) -> str:
         return status_badge(delivery)
+
+    @admin.display(description="why it waits")
+    def why_waiting(self, delivery: Delivery) -> str:
+        return delivery.waiting_reason()
 
     @admin.display(description="error", ordering="error")
     def short_error(self, delivery: Delivery) -> str:
@@ -1013,6 +1059,16 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         (Status(s).label, n, f"{changelist}?{urlencode({'status__exact': s})}")
         for s, n in counts.statuses.items()
     ]
+    deliveries = reverse("admin:newsletter_delivery_changelist")
+    sending = [
+        (n, label, f"{deliveries}?{urlencode({'sending': name})}")
+        for name, label, n in (
+            ("waiting", "waiting for a worker or being sent", counts.sending.waiting),
+            ("retrying", "waiting to be tried again", counts.sending.retrying),
+            ("unknown", "outcome unknown", counts.sending.unknown),
+            ("recovered", "recovered in these days", counts.sending.recovered),
+        )
+    ]
     table = [
         (day, *(getattr(counts, attr)[i] for attr, *_ in DAILY_CHARTS))
         for i, day in enumerate(counts.days)
@@ -1026,6 +1082,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         "max_days": DAILY_MAX_DAYS,
         "time_zone": get_current_timezone_name(),
         "statuses": statuses,
+        "sending": sending,
         "total": sum(counts.statuses.values()),
         "charts": charts,
         "topics_chart": topics,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from celery.schedules import crontab, schedule
+from celery.schedules import crontab, maybe_schedule, schedule
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
@@ -305,7 +305,7 @@ def beat_entries(now: datetime | None = None) -> list[BeatEntry]:
     lasts = {beat.task: beat for beat in TaskBeat.objects.all()}
     entries = []
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
-        when: Any = entry["schedule"]
+        when: Any = maybe_schedule(entry["schedule"])  # type: ignore[arg-type]  # seconds
         task = str(entry["task"])
         last = lasts.get(task)
         # remaining_estimate reads the clock again, a moment after ``now``: round it off

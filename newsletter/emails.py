@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template import engines
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 
 from newsletter.models import Delivery, Subscriber
 from papers.models import Paper
@@ -167,13 +168,26 @@ def _date_label(day: date) -> str:
     return f"{day:%A}, {day:%B} {day.day}, {day.year}"
 
 
+def delivery_message_id(delivery: Delivery, *, fresh: bool = False) -> str:
+    """The delivery's own Message-ID, derived from its id with the site's secret (the
+    public id opens the web copy and must not be readable in mail logs); ``fresh``: a
+    random one, for a deliberate second copy."""
+    if fresh:
+        return make_msgid(idstring="digest", domain=settings.SITE_DOMAIN)
+    token = salted_hmac("delivery-message-id", str(delivery.public_id)).hexdigest()[:32]
+    return f"<digest.{token}@{settings.SITE_DOMAIN}>"
+
+
 def digest_message(
     delivery: Delivery, *, papers: dict[int, dict[str, Any]] | None = None
 ) -> EmailMultiAlternatives:
-    """The digest email of a planned delivery. Sets ``delivery.message_id``."""
+    """The digest email of a planned delivery. Sets ``delivery.message_id``: every try
+    of one delivery carries the same one (a copy sent again after a lost answer or a
+    worker's death can be folded by mail systems), unless an admin resent it as new."""
     context = digest_context(delivery, papers=papers)
     rendered = render("digest", context)
-    delivery.message_id = make_msgid(idstring="digest", domain=settings.SITE_DOMAIN)
+    if not delivery.message_id:
+        delivery.message_id = delivery_message_id(delivery)
     message = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.text,

@@ -436,6 +436,17 @@ class Subscriber(models.Model):
         return make_token(self, purpose="feedback")
 
 
+def _duration(seconds: int) -> str:
+    """120 -> "2 minutes", 3600 -> "1 hour", 90 -> "90 seconds"."""
+    if seconds and seconds % 3600 == 0:
+        count, unit = seconds // 3600, "hour"
+    elif seconds and seconds % 60 == 0:
+        count, unit = seconds // 60, "minute"
+    else:
+        count, unit = seconds, "second"
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
 class Delivery(models.Model):
     """One digest for one subscriber and one period, with its ranked items."""
 
@@ -464,6 +475,31 @@ class Delivery(models.Model):
         null=True, blank=True, help_text="When a worker last claimed it for sending."
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its send task was last put on the queue."
+    )
+    queue_epoch = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The queue's identity then: a Redis that restarted empty has a new one.",
+    )
+    lease_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A worker holds it until then (renewed while it sends); past it, "
+        "recovery sends it again.",
+    )
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="After a transient error: when it is tried again."
+    )
+    recoveries = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Times recovery took it back from a dead worker, a lost task or an "
+        "unknown outcome.",
+    )
+    resends = models.PositiveSmallIntegerField(
+        default=0, help_text="Times it was sent again after an unknown outcome."
+    )
     message_id = models.CharField(max_length=255, blank=True, help_text="Message-ID header.")
     provider_id = models.CharField(max_length=255, blank=True, help_text="The provider's id.")
     error = models.TextField(blank=True)
@@ -492,9 +528,20 @@ class Delivery(models.Model):
                 name="delivery_planned_idx",
                 condition=Q(status="planned"),
             ),
-            # recover_deliveries: deliveries a dead worker left in sending.
+            # recover_deliveries: leases that ran out, and unknown outcomes to resend.
             models.Index(
-                fields=["claimed_at"], name="delivery_sending_idx", condition=Q(status="sending")
+                fields=["lease_until"],
+                name="delivery_lease_idx",
+                condition=Q(status__in=["planned", "sending"]),
+            ),
+            models.Index(
+                fields=["claimed_at"], name="delivery_unknown_idx", condition=Q(status="unknown")
+            ),
+            # The dashboard's "recovered" count.
+            models.Index(
+                fields=["digest_date"],
+                name="delivery_recovered_idx",
+                condition=Q(recoveries__gt=0),
             ),
         ]
 
@@ -504,6 +551,35 @@ class Delivery(models.Model):
     def web_url(self) -> str:
         """The "view in browser" copy; the random public id is the key to it."""
         return settings.SITE_URL + reverse("digest_web", args=[self.public_id])
+
+    def waiting_reason(self, now: datetime | None = None) -> str:
+        """Why a delivery not yet settled waits, in words, for the admin."""
+        now = now or utcnow()
+        lease = self.lease_until
+        if self.status == self.Status.PLANNED:
+            if self.retry_at and self.retry_at > now:
+                why = self.error.split("\n", 1)[0][:120]
+                return f"tried again at {self.retry_at:%H:%M:%S} UTC ({why})"
+            if lease and lease > now:
+                return "its chunk is with a worker"
+            if lease:
+                return "its worker stopped: recovery sends it again at its next run"
+            if self.queued_at:
+                return f"queued at {self.queued_at:%H:%M:%S} UTC, waiting for a worker"
+            return "planned, not queued yet: recovery queues it"
+        if self.status == self.Status.SENDING:
+            if lease and lease > now:
+                return "being sent now"
+            return "its worker stopped mid-send: recovery sends it again at its next run"
+        if self.status == self.Status.UNKNOWN:
+            if self.resends < settings.PAPERBOY_UNKNOWN_RESENDS:
+                after = _duration(settings.PAPERBOY_UNKNOWN_RESEND_AFTER)
+                return (
+                    "the answer to the send was lost: sent again with the same Message-ID "
+                    f"{after} after it, unless a provider event settles it first"
+                )
+            return f"still unknown after {self.resends} resends: settle it by hand"
+        return ""
 
     def web_copy_open(self) -> bool:
         """Whether its web copy may be shown: not skipped, the reader not erased and

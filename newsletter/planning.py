@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import numpy as np
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -539,17 +538,6 @@ def _insert_items(rows: Iterable[tuple[int, int, int, int, float, str]]) -> None
         return
     DeliveryItem.objects.bulk_create(
         (DeliveryItem(**dict(zip(ITEM_COLUMNS, row, strict=True))) for row in rows), batch_size=5000
-    )
-
-
-def stale_planned_ids(now: datetime | None = None) -> Iterable[int]:
-    """Deliveries still planned long after planning: their send task was lost (a broker
-    restart, a purged queue). Sending them again is safe: sending claims first."""
-    cutoff = (now or timezone.now()) - timedelta(seconds=settings.PAPERBOY_SEND_REQUEUE_AFTER)
-    return (
-        Delivery.objects.filter(status=Delivery.Status.PLANNED, created__lt=cutoff)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:50_000]
     )
 
 

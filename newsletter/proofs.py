@@ -14,7 +14,7 @@ from datetime import date
 
 from django.core.mail import EmailMultiAlternatives
 
-from newsletter.emails import RankedItem, digest_message, paper_context
+from newsletter.emails import RankedItem, delivery_message_id, digest_message, paper_context
 from newsletter.models import Delivery, Subscriber
 from newsletter.planning import Preview, digest_preview
 
@@ -48,6 +48,8 @@ def digest_proof_message(
         for rank, (paper, match) in enumerate(preview.items, start=1)
     ]
     papers = {paper.pk: paper_context(paper) for paper, _ in preview.items}
+    # A new Message-ID each time: never the real digest's, which mail systems would fold.
+    delivery.message_id = delivery_message_id(delivery, fresh=True)
     message = digest_message(delivery, papers=papers)
     message.subject = SUBJECT_PREFIX + message.subject
     message.to = [to]

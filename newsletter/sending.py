@@ -1,9 +1,27 @@
-"""Claim -> send -> record. Transient failures go back to the queue; permanent ones fail.
+"""Claim -> send -> record. Transient failures are tried again soon; permanent ones fail.
 
 A delivery is claimed with a conditional UPDATE (planned -> sending) before anything
 is sent, so duplicate beats, retries and parallel workers never mail anyone twice.
-A send whose outcome is unknown (the request went out, no answer came back) is marked
-``unknown`` rather than retried or failed: the provider's webhook or an admin settles it.
+
+Nothing waits on a worker that died or a queue that was lost:
+
+- A worker holds its chunk's deliveries under a lease (PAPERBOY_SEND_LEASE), taken when
+  the chunk starts and renewed every third of it while it sends. When a lease runs out,
+  beat's recovery (every PAPERBOY_RECOVER_EVERY seconds) sends them again: a killed
+  worker's digests go out within a lease and a recovery period, not when the broker
+  hands its unacknowledged task back an hour later.
+- Each queued delivery records the queue's epoch (newsletter.queueing): a Redis that
+  restarted empty has a new one, and recovery queues again whatever was waiting in the
+  old queue.
+- A transient refusal (4xx) is tried again in the same chunk after the others, soon and
+  with jitter; only what still fails goes back to the queue, and only an outage (the
+  provider cannot be reached) waits for the long backoff.
+- A send whose answer was lost (the request went out, no answer came back) is marked
+  ``unknown``: the provider's webhook may settle it; if nothing does, recovery sends it
+  again after PAPERBOY_UNKNOWN_RESEND_AFTER with the same Message-ID, so mail systems can
+  fold the copy.
+
+At most the messages in flight when a worker dies can arrive twice.
 """
 
 from __future__ import annotations
@@ -13,7 +31,6 @@ import random
 import smtplib
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,14 +38,16 @@ from typing import Any
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import get_connection
 from django.db import connection, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from newsletter.addresses import BadAddress, address_problem
-from newsletter.emails import RankedItem, digest_message, paper_context
+from newsletter.emails import RankedItem, delivery_message_id, digest_message, paper_context
 from newsletter.models import Delivery, DeliveryItem, EmailEvent, Subscriber
+from newsletter.pacing import send_slot, throttle_note
 from newsletter.smtp import OutcomeUnknown
 from papers.models import Paper
 
@@ -45,7 +64,11 @@ class SendCounts:
     failed: int = 0
     unknown: int = 0
     not_claimed: int = 0
+    throttled: int = 0
     retry_ids: list[int] = field(default_factory=list)
+    # The provider could not be reached: what is left waits for the long backoff.
+    outage: bool = False
+    last_transient: float = 0.0  # time.monotonic() of the last transient failure
 
 
 def is_unknown_outcome(exc: Exception) -> bool:
@@ -68,6 +91,37 @@ def is_transient(exc: Exception) -> bool:
         status = exc.status_code
         return status is None or status == 429 or status >= 500
     return isinstance(exc, OSError)
+
+
+THROTTLE_WORDS = ("rate", "throttl", "too many", "slow down", "limit")
+
+
+def is_throttled(exc: Exception) -> bool:
+    """The provider asks us to slow down: SMTP 421 (closing, try later) or 454 (SES's
+    "Throttling failure"), another 4xx that says so, or HTTP 429."""
+    if isinstance(exc, AnymailAPIError):
+        return exc.status_code == 429
+    answers: list[tuple[int, bytes | str]]
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        answers = list(exc.recipients.values())
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        answers = [(exc.smtp_code, exc.smtp_error)]
+    else:
+        return False
+    for code, text in answers:
+        words = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        if code in (421, 454) or (
+            400 <= code < 500 and any(w in words.lower() for w in THROTTLE_WORDS)
+        ):
+            return True
+    return False
+
+
+def closes_session(exc: Exception) -> bool:
+    """After this error the mail session cannot go on: reconnect before the next."""
+    if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421:
+        return True
+    return not isinstance(exc, smtplib.SMTPResponseException | AnymailAPIError)
 
 
 def is_refused_recipient(exc: Exception) -> bool:
@@ -102,13 +156,15 @@ def recipient_refuse(*, subscriber_id: int, reason: str) -> bool:
 # Table names come from the models, values are parameters.
 CLAIM_SQL = f"""
     UPDATE {Delivery._meta.db_table}
-       SET status = %s, attempts = attempts + 1, claimed_at = %s
+       SET status = %s, attempts = attempts + 1, claimed_at = %s, lease_until = %s,
+           retry_at = NULL
      WHERE id = %s AND status = %s
        AND subscriber_id IN (SELECT id FROM {Subscriber._meta.db_table} WHERE status = %s)
 """  # noqa: S608 (the ORM's update() with this filter, not compiled for every message)
 SENT_SQL = f"""
     UPDATE {Delivery._meta.db_table}
-       SET status = %s, sent_at = %s, message_id = %s, provider_id = %s, error = ''
+       SET status = %s, sent_at = %s, message_id = %s, provider_id = %s, error = '',
+           lease_until = NULL
      WHERE id = %s AND status = %s
 """  # noqa: S608
 
@@ -122,9 +178,11 @@ Sent = tuple[int, str, str]  # a delivery sent and not yet recorded: id, Message
 
 
 def _claim_params(delivery_id: int) -> list[Any]:
+    now = timezone.now()
     return [
         Delivery.Status.SENDING,
-        timezone.now(),
+        now,
+        now + timedelta(seconds=settings.PAPERBOY_SEND_LEASE),
         delivery_id,
         Delivery.Status.PLANNED,
         Subscriber.Status.ACTIVE,
@@ -168,50 +226,43 @@ def _mark_sent(sent: Sent | None) -> None:
             cursor.execute(SENT_SQL, _sent_params(sent))
 
 
-def send_slot(
-    *,
-    rate: float | None = None,
-    clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
-) -> float:
-    """Wait until one more message may go out, so that all workers together send at
-    most ``rate`` messages a second (PAPERBOY_SEND_RATE; 0 means no limit).
+class Lease:
+    """A worker's hold on its chunk: taken when the chunk starts, renewed every third of
+    PAPERBOY_SEND_LEASE while it sends. Renewing costs one UPDATE per chunk and renewal."""
 
-    A counter per one-second window in the shared cache (an atomic INCR on Redis); a
-    worker that finds the window full sleeps until the next. Returns seconds waited.
-    """
-    rate = settings.PAPERBOY_SEND_RATE if rate is None else rate
-    if rate <= 0:
-        return 0.0
-    window = max(1.0, 1.0 / rate)
-    allowance = max(1, int(rate * window))
-    waited = 0.0
-    while True:
-        now = clock()
-        slot = int(now // window)
-        key = f"send-rate:{window:g}:{slot}"
-        cache.add(key, 0, timeout=int(window * 2) + 2)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window's key expired between add and incr
-            continue
-        if count <= allowance:
-            return waited
-        pause = (slot + 1) * window - now + random.uniform(0, 0.005)
-        sleep(pause)
-        waited += pause
+    def __init__(self, delivery_ids: list[int]) -> None:
+        self.delivery_ids = delivery_ids
+        self.renew()
+
+    def renew(self) -> None:
+        until = timezone.now() + timedelta(seconds=settings.PAPERBOY_SEND_LEASE)
+        Delivery.objects.filter(
+            pk__in=self.delivery_ids, status__in=(Delivery.Status.PLANNED, Delivery.Status.SENDING)
+        ).update(lease_until=until)
+        self.due = time.monotonic() + settings.PAPERBOY_SEND_LEASE / 3
+
+    def is_due(self) -> bool:
+        return time.monotonic() >= self.due
+
+    def beat(self) -> None:
+        if self.is_due():
+            self.renew()
 
 
 def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
     """Send a chunk of planned deliveries over one provider connection.
 
-    1. Load the chunk's readers and items (two queries for the whole chunk).
+    1. Take the chunk's lease; load its readers and items (two queries for the chunk).
     2. For each delivery: wait for a send slot, claim it (skip those another worker
        has, or whose reader left), render and send it, record the Message-ID.
-    3. A transient error puts the delivery back to planned and lists it for a retry;
-       a permanent one marks it failed with the reason; a lost answer marks it unknown.
+    3. A transient error puts the delivery back to planned; after the others, those are
+       tried again (PAPERBOY_SEND_QUICK_RETRIES times, with a short jittered pause), and
+       what still fails is listed for the queue. A permanent error marks the delivery
+       failed with the reason; a lost answer marks it unknown. When the provider cannot
+       be reached at all, the rest of the chunk is listed and ``outage`` set.
     """
     counts = SendCounts()
+    lease = Lease(delivery_ids)
     connection = get_connection(fail_silently=False)
     try:
         connection.open()
@@ -219,23 +270,53 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
         if not is_transient(exc):
             raise
         log.warning("mail connection failed, %d deliveries wait: %r", len(delivery_ids), exc)
-        counts.retry_ids = list(delivery_ids)
+        counts.retry_ids, counts.outage = list(delivery_ids), True
         return counts
     papers: dict[int, dict[str, Any]] = {}
     deliveries = _chunk(delivery_ids, papers)
+    pending = delivery_ids
+    try:
+        for round_ in range(settings.PAPERBOY_SEND_QUICK_RETRIES + 1):
+            if round_:  # the pause counts from the last failure: the others took time
+                pause = settings.PAPERBOY_SEND_QUICK_RETRY_DELAY * 2 ** (round_ - 1)
+                since = time.monotonic() - counts.last_transient
+                time.sleep(max(0.0, random.uniform(pause / 2, pause) - since))
+                lease.beat()
+            counts.retry_ids = []
+            _send_round(pending, deliveries, connection, counts, papers, lease)
+            if counts.outage or not counts.retry_ids:
+                break
+            pending = counts.retry_ids
+    finally:
+        try:
+            connection.close()
+        except Exception:  # a dead connection cannot be closed politely
+            log.debug("closing the mail connection failed", exc_info=True)
+    return counts
+
+
+def _send_round(
+    delivery_ids: list[int],
+    deliveries: dict[int, Delivery],
+    connection: Any,
+    counts: SendCounts,
+    papers: dict[int, dict[str, Any]],
+    lease: Lease,
+) -> None:
     # A sent message is recorded in the same transaction as the next claim: one trip to
     # the database per message, and still nothing claimed unrecorded beyond the one in
     # flight.
     unrecorded: Sent | None = None
     try:
-        for delivery_id in delivery_ids:
+        for position, delivery_id in enumerate(delivery_ids):
             delivery = deliveries.get(delivery_id)
             if delivery is None or delivery.status != Delivery.Status.PLANNED:
                 counts.not_claimed += 1
                 continue
-            if settings.PAPERBOY_SEND_RATE > 0:  # send_slot may sleep: record first
-                _mark_sent(unrecorded)
+            if settings.PAPERBOY_SEND_RATE > 0 or lease.is_due():
+                _mark_sent(unrecorded)  # record first: send_slot may sleep
                 unrecorded = None
+                lease.beat()
             send_slot()
             claimed = delivery_claim(delivery_id=delivery_id, record=unrecorded)
             unrecorded = None
@@ -244,13 +325,11 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
                 _skip_if_inactive(delivery_id)
                 continue
             unrecorded = _send_one(delivery, connection, counts, papers)
+            if counts.outage:
+                counts.retry_ids.extend(delivery_ids[position + 1 :])
+                return
     finally:
         _mark_sent(unrecorded)
-        try:
-            connection.close()
-        except Exception:  # a dead connection cannot be closed politely
-            log.debug("closing the mail connection failed", exc_info=True)
-    return counts
 
 
 def _chunk(delivery_ids: list[int], papers: dict[int, dict[str, Any]]) -> dict[int, Delivery]:
@@ -275,23 +354,119 @@ def _chunk(delivery_ids: list[int], papers: dict[int, dict[str, Any]]) -> dict[i
     return deliveries
 
 
-def deliveries_recover(*, now: datetime | None = None) -> list[int]:
-    """Deliveries a worker claimed and never finished (it died mid-chunk): back to
-    planned, to be sent again. One may have gone out just before the worker died, so
-    at most the messages in flight at that moment can arrive twice.
-    PAPERBOY_SEND_STUCK_AFTER (15 minutes) is far beyond a chunk's hard time limit."""
-    cutoff = (now or timezone.now()) - timedelta(seconds=settings.PAPERBOY_SEND_STUCK_AFTER)
-    stuck = list(
-        Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=cutoff)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:10_000]
+# A delivery tried this often (quick retries included) and still refused for now is
+# failed, as a mail server gives up on a message that has sat in its deferred queue.
+MAX_ATTEMPTS = 30
+
+
+def deliveries_defer(*, delivery_ids: list[int], retry_at: datetime) -> list[int]:
+    """Deliveries that met a transient error, to be tried again at ``retry_at`` by the
+    same task, retried: their lease runs to a lease past that moment, so they go out
+    again even if the worker holding the retry dies. Those tried MAX_ATTEMPTS times are
+    failed instead. Returns the ids still waiting."""
+    waiting = Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.PLANNED)
+    waiting.filter(attempts__gte=MAX_ATTEMPTS).update(
+        status=Delivery.Status.FAILED,
+        lease_until=None,
+        error=Concat(Value(f"gave up after {MAX_ATTEMPTS} attempts; last "), F("error")),
     )
-    if stuck:
-        Delivery.objects.filter(pk__in=stuck, status=Delivery.Status.SENDING).update(
-            status=Delivery.Status.PLANNED, error="recovered after a worker stopped mid-send"
+    lease_until = retry_at + timedelta(seconds=settings.PAPERBOY_SEND_LEASE)
+    waiting.update(retry_at=retry_at, lease_until=lease_until)
+    return list(waiting.order_by("pk").values_list("pk", flat=True))
+
+
+@dataclass
+class Recovery:
+    """What one recovery run took back, by kind."""
+
+    stuck: list[int] = field(default_factory=list)  # sending, its lease run out
+    expired: list[int] = field(default_factory=list)  # planned, its lease run out
+    orphaned: list[int] = field(default_factory=list)  # planned, its task lost
+    unknown: list[int] = field(default_factory=list)  # unknown outcome, sent again
+
+    @property
+    def ids(self) -> list[int]:
+        return sorted({*self.stuck, *self.expired, *self.orphaned, *self.unknown})
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "stuck": len(self.stuck),
+            "expired": len(self.expired),
+            "orphaned": len(self.orphaned),
+            "unknown": len(self.unknown),
+        }
+
+
+RECOVER_BATCH = 10_000
+
+
+def deliveries_recover(*, epoch: str, now: datetime | None = None) -> Recovery:
+    """Deliveries nobody holds any more, back to planned for the caller to queue:
+
+    - stuck: claimed (sending) by a worker whose lease ran out: it died mid-send, and
+      the message may have gone out just before; the only kind that can arrive twice;
+    - expired: planned in a dead worker's chunk (or its deferred retry), lease run out;
+    - orphaned: planned and held by no worker, queued in a queue of an earlier
+      ``epoch`` (a Redis that restarted empty), never queued within
+      PAPERBOY_QUEUE_GRACE, or queued longer ago than the broker's visibility timeout;
+    - unknown: no answer and no provider event for PAPERBOY_UNKNOWN_RESEND_AFTER, sent
+      again (at most PAPERBOY_UNKNOWN_RESENDS times) with the same Message-ID.
+    """
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.PAPERBOY_SEND_LEASE)
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    planned = Q(status=Delivery.Status.PLANNED)
+    recovery = Recovery(
+        stuck=_take_back(
+            Q(status=Delivery.Status.SENDING)
+            & (Q(lease_until__lt=now) | Q(lease_until__isnull=True, claimed_at__lt=now - lease)),
+            "its worker stopped mid-send: sent again",
+        ),
+        expired=_take_back(planned & Q(lease_until__lt=now), "its worker stopped: sent again"),
+        orphaned=_take_back(
+            planned
+            & Q(lease_until__isnull=True)
+            & (
+                Q(
+                    queued_at__isnull=True,
+                    created__lt=now - timedelta(seconds=settings.PAPERBOY_QUEUE_GRACE),
+                )
+                | (Q(queued_at__isnull=False) & ~Q(queue_epoch=epoch))
+                | Q(queued_at__lt=now - timedelta(seconds=visibility))
+            ),
+            "its send task was lost: queued again",
+        ),
+        unknown=_take_back(
+            Q(
+                status=Delivery.Status.UNKNOWN,
+                resends__lt=settings.PAPERBOY_UNKNOWN_RESENDS,
+                claimed_at__lt=now - timedelta(seconds=settings.PAPERBOY_UNKNOWN_RESEND_AFTER),
+            ),
+            "no answer and no provider event: sent again with the same Message-ID",
+            resend=True,
+        ),
+    )
+    if recovery.ids:
+        log.warning("recovered deliveries: %s", recovery.counts())
+    return recovery
+
+
+def _take_back(condition: Q, why: str, *, resend: bool = False) -> list[int]:
+    ids = list(
+        Delivery.objects.filter(condition)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:RECOVER_BATCH]
+    )
+    if ids:
+        Delivery.objects.filter(condition, pk__in=ids).update(
+            status=Delivery.Status.PLANNED,
+            lease_until=None,
+            retry_at=None,
+            recoveries=F("recoveries") + 1,
+            resends=F("resends") + int(resend),
+            error=why,
         )
-        log.warning("recovered %d deliveries stuck in sending", len(stuck))
-    return stuck
+    return ids
 
 
 RETRYABLE = (Delivery.Status.FAILED, Delivery.Status.UNKNOWN)
@@ -309,8 +484,17 @@ def deliveries_requeue(*, delivery_ids: list[int], statuses: tuple[str, ...]) ->
             subscriber__status=Subscriber.Status.ACTIVE,
         ).values_list("pk", flat=True)
     )
-    Delivery.objects.filter(pk__in=ids, status__in=statuses).update(
-        status=Delivery.Status.PLANNED, error="requeued by an admin"
+    requeue = Delivery.objects.filter(pk__in=ids, status__in=statuses)
+    # A resend of a digest that went out is a new message; a retry of an unknown one
+    # keeps its Message-ID, so a copy of one that did arrive can be folded.
+    for resent in requeue.filter(status=Delivery.Status.SENT).only("pk", "public_id"):
+        message_id = delivery_message_id(resent, fresh=True)
+        Delivery.objects.filter(pk=resent.pk).update(message_id=message_id)
+    requeue.update(
+        status=Delivery.Status.PLANNED,
+        lease_until=None,
+        retry_at=None,
+        error="requeued by an admin",
     )
     return ids
 
@@ -342,18 +526,27 @@ def _send_one(
             pending.update(
                 status=Delivery.Status.UNKNOWN,
                 message_id=delivery.message_id,
-                error=f"outcome unknown, waiting for the provider or an admin: {exc!r}"[:2000],
+                lease_until=None,
+                error=f"outcome unknown, waiting for the provider: {exc!r}"[:2000],
             )
             counts.unknown += 1
-            _reopen(connection)
+            counts.outage = not _reopen(connection)
         elif is_transient(exc):
-            log.warning("delivery %s: transient error, will retry: %r", delivery.pk, exc)
+            throttled = is_throttled(exc)
+            if throttled:
+                counts.throttled += 1
+                pause = throttle_note()
+                log.warning("delivery %s: throttled, all pause %.0f s: %r", delivery.pk, pause, exc)
+            else:
+                log.warning("delivery %s: transient error, will retry: %r", delivery.pk, exc)
             pending.update(status=Delivery.Status.PLANNED, error=f"retrying after: {exc!r}"[:2000])
             counts.retry_ids.append(delivery.pk)
-            _reopen(connection)
+            counts.last_transient = time.monotonic()
+            if closes_session(exc):
+                counts.outage = not _reopen(connection)
         else:
             log.warning("delivery %s failed: %r", delivery.pk, exc)
-            pending.update(status=Delivery.Status.FAILED, error=repr(exc)[:2000])
+            pending.update(status=Delivery.Status.FAILED, lease_until=None, error=repr(exc)[:2000])
             counts.failed += 1
             if is_refused_recipient(exc):
                 recipient_refuse(subscriber_id=delivery.subscriber_id, reason=repr(exc))
@@ -364,10 +557,16 @@ def _send_one(
     return (delivery.pk, delivery.message_id, provider_id)
 
 
-def _reopen(connection: object) -> None:
-    """After a transient error the session may be dead (421 closes it): start afresh."""
+def _reopen(connection: object) -> bool:
+    """After an error that ended the session (a dropped connection, 421): start afresh.
+    False when the provider cannot be reached."""
     try:
         connection.close()  # type: ignore[attr-defined]
-        connection.open()  # type: ignore[attr-defined]
     except Exception:
-        log.debug("reopening the mail connection failed", exc_info=True)
+        log.debug("closing the mail connection failed", exc_info=True)
+    try:
+        connection.open()  # type: ignore[attr-defined]
+    except Exception as exc:
+        log.warning("the mail connection cannot be reopened: %r", exc)
+        return False
+    return True

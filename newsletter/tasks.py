@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, timedelta
 
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from newsletter.control import control_run_execute
 from newsletter.mailings import (
@@ -17,30 +18,43 @@ from newsletter.mailings import (
     resubscribe_link_send,
 )
 from newsletter.models import Subscriber
-from newsletter.planning import digest_plan, due_now, stale_planned_ids, subscribers_for_date
-from newsletter.queueing import enqueue_plans, enqueue_sends
-from newsletter.sending import deliveries_recover, deliveries_send, is_transient
+from newsletter.planning import digest_plan, due_now, subscribers_for_date
+from newsletter.queueing import broker_epoch, enqueue_plans, enqueue_sends
+from newsletter.sending import deliveries_defer, deliveries_recover, deliveries_send, is_transient
 from newsletter.subscriptions import confirmations_request
 
 MAX_SEND_RETRIES = 8
 
 
-MAX_BACKOFF = 600
+MAX_BACKOFF = 120
 
 
 def backoff(retries: int) -> float:
     """Exponential backoff with full jitter (PAPERBOY_SEND_RETRY_BASE seconds, doubling),
-    capped at 10 minutes: always far below the broker's visibility timeout (one hour)."""
+    capped at 2 minutes: a chunk that met an outage is tried again within two minutes of
+    the provider coming back, and each try costs only a connection attempt."""
     ceiling = min(MAX_BACKOFF, settings.PAPERBOY_SEND_RETRY_BASE * 2**retries)
     return random.uniform(ceiling / 10, ceiling)
 
 
+def soon() -> float:
+    """The wait before a few transient failures are tried again: a few seconds, jittered,
+    so that the retries of many chunks do not land together."""
+    return random.uniform(1.0, max(1.0, settings.PAPERBOY_SEND_RETRY_BASE / 3))
+
+
 @shared_task(bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
 def send_deliveries(self: Task, delivery_ids: list[int]) -> dict[str, int]:
-    """Send one chunk over one connection; retry only what failed transiently."""
+    """Send one chunk over one connection; retry only what failed transiently: soon
+    after a few failures, with the doubling backoff after an outage. A retry lost with
+    its worker, or one past the last, is taken back by recovery when its lease ends."""
     counts = deliveries_send(delivery_ids=delivery_ids)
     if counts.retry_ids and not settings.CELERY_TASK_ALWAYS_EAGER:
-        raise self.retry(args=(counts.retry_ids,), countdown=backoff(self.request.retries))
+        countdown = backoff(self.request.retries) if counts.outage else soon()
+        retry_at = timezone.now() + timedelta(seconds=countdown)
+        waiting = deliveries_defer(delivery_ids=counts.retry_ids, retry_at=retry_at)
+        if waiting:
+            raise self.retry(args=(waiting,), countdown=countdown)
     return {
         "sent": counts.sent,
         "failed": counts.failed,
@@ -59,13 +73,13 @@ def plan_due_digests() -> dict[str, int]:
 
 @shared_task(acks_late=True)
 def recover_deliveries() -> dict[str, int]:
-    """Beat, every few minutes: deliveries a dead worker left in sending, and planned
-    ones whose send task was lost (a broker restart, a purged queue), go back out.
-    Sending claims first, so a delivery queued twice is still sent once."""
-    stuck = deliveries_recover()
-    stale = [pk for pk in stale_planned_ids() if pk not in set(stuck)]
-    enqueue_sends(stuck + stale)
-    return {"recovered": len(stuck), "requeued": len(stale)}
+    """Beat, every PAPERBOY_RECOVER_EVERY seconds: deliveries whose worker's lease ran
+    out, planned ones whose send task was lost (a Redis that restarted empty, a purged
+    queue), and unknown outcomes nothing settled go back out. Sending claims first, so
+    a delivery queued twice is still sent once."""
+    recovery = deliveries_recover(epoch=broker_epoch())
+    enqueue_sends(recovery.ids)
+    return recovery.counts()
 
 
 @shared_task(acks_late=True)

@@ -152,17 +152,33 @@ def carol(db: None) -> Subscriber:
 @dataclass
 class Inbox:
     """What the SMTP server accepted, plus the faults it should play: a code to refuse a
-    recipient with, a share of messages to defer (421/451), recipients whose answer never
-    comes in time (the message is kept: the sender cannot know), a pause per message."""
+    recipient with, a share of messages to defer (451), recipients deferred a number of
+    times before they are taken, throttling (SES's 454) until a moment, messages whose
+    answer never comes in time or whose connection drops once the body is in (the
+    message is kept: the sender cannot know), a pause per message."""
 
     messages: list[EmailMessage] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     defer_share: float = 0.0
     deferred: int = 0
+    defer_first: dict[str, int] = field(default_factory=dict)
+    throttle_until: float = 0.0
+    throttled: int = 0
+    drop_after_data: int = 0
+    dropped: int = 0
     stall: dict[str, float] = field(default_factory=dict)
     pause: float = 0.0
     arrived: list[float] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(8058))
+    controller: Any = None  # the server: stop it and start another to make it vanish
+
+    def vanish(self, seconds: float) -> None:
+        """The server goes away (every connection cut) and comes back on its port."""
+        port = self.controller.port
+        self.controller.stop()
+        time.sleep(seconds)
+        self.controller = Controller(self, hostname="127.0.0.1", port=port)
+        self.controller.start()
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -175,14 +191,25 @@ class Inbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.pause:
             await asyncio.sleep(self.pause)
+        if time.time() < self.throttle_until:
+            self.throttled += 1
+            return "454 4.7.0 Throttling failure: Maximum sending rate exceeded."
+        first = envelope.rcpt_tos[0] if envelope.rcpt_tos else ""
+        if self.defer_first.get(first, 0) > 0:
+            self.defer_first[first] -= 1
+            self.deferred += 1
+            return "451 4.3.0 Try again later"
         if self.defer_share and self.rng.random() < self.defer_share:
             self.deferred += 1
-            return self.rng.choice(
-                ["421 4.7.0 Too many messages, slow down", "451 4.3.0 Try again later"]
-            )
+            return "451 4.3.0 Try again later"
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         self.messages.append(message)
         self.arrived.append(time.time())
+        if self.drop_after_data > 0:  # taken, and the answer never leaves
+            self.drop_after_data -= 1
+            self.dropped += 1
+            server.transport.abort()
+            return "250 Message accepted for delivery"
         stall = max((self.stall.get(to, 0.0) for to in envelope.rcpt_tos), default=0.0)
         if stall:
             await asyncio.sleep(stall)
@@ -209,12 +236,12 @@ def free_port() -> int:
 def smtp_server() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
+    inbox.controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    inbox.controller.start()
     try:
         yield inbox, port
     finally:
-        controller.stop()
+        inbox.controller.stop(no_assert=True)
 
 
 @pytest.fixture

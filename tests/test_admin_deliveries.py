@@ -3,6 +3,7 @@ one, retrying or resending, and the counts per day."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -311,3 +312,58 @@ def test_the_daily_counts_are_staff_only(client: Client, deliveries: dict[str, D
     assert nobody.get(url).status_code == 403
     viewer = staff_with("view_delivery")
     assert viewer.get(url).status_code == 200
+
+
+def test_each_delivery_shows_its_attempts_and_why_it_waits(
+    admin_client: Client, deliveries: dict[str, Delivery]
+) -> None:
+    """A planned one retrying after a 451, a claimed one whose worker died, an unknown
+    one: the list says why each waits, the change page has the lease and the counts."""
+    now = timezone.now()
+    alice, dave = deliveries["alice"], deliveries["dave"]
+    Delivery.objects.filter(pk=alice.pk).update(
+        status="planned",
+        attempts=3,
+        error="retrying after: SMTPDataError(451, b'4.3.0 Try again later')",
+        retry_at=now + timedelta(seconds=40),
+        lease_until=now + timedelta(seconds=130),
+    )
+    erin = deliveries["erin"]
+    Delivery.objects.filter(pk=erin.pk).update(
+        status="sending", lease_until=now - timedelta(seconds=1), recoveries=1
+    )
+    listing = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert "Why it waits" in listing
+    assert "tried again at" in listing and "451" in listing
+    assert "its worker stopped mid-send: recovery sends it again" in listing
+    assert "the answer to the send was lost: sent again with the same Message-ID" in listing
+    page = admin_client.get(reverse("admin:newsletter_delivery_change", args=[alice.pk]))
+    text = page.content.decode()
+    for label in ("Attempts", "Lease until", "Retry at", "Recoveries", "Resends", "Queued at"):
+        assert label in text
+    assert dave.pk  # listed above as unknown
+
+
+def test_the_dashboard_counts_deliveries_on_their_way(
+    admin_client: Client, deliveries: dict[str, Delivery]
+) -> None:
+    now = timezone.now()
+    alice, erin = deliveries["alice"], deliveries["erin"]
+    Delivery.objects.filter(pk=alice.pk).update(status="planned", retry_at=now)
+    Delivery.objects.filter(pk=erin.pk).update(recoveries=2)
+    Delivery.objects.filter(pk=deliveries["frank"].pk).update(status="sending")
+    Delivery.objects.update(digest_date=timezone.localdate())
+    page = admin_client.get(reverse("admin:dashboard")).content.decode()
+    section = page[page.index('id="dashboard-sending"') :]
+    section = section[: section.index("</ul>")]
+    counts = {
+        label: int(n) for n, label in re.findall(r"<strong>(\d+)</strong> ([a-z ]+)</a>", section)
+    }
+    assert counts == {
+        "waiting for a worker or being sent": 1,
+        "waiting to be tried again": 1,
+        "outcome unknown": 1,
+        "recovered in these days": 1,
+    }
+    retrying = admin_client.get(reverse(CHANGELIST), {"sending": "retrying"})
+    assert shown(retrying) == {"alice"}

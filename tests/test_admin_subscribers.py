@@ -543,3 +543,20 @@ def test_the_time_zone_list_leaves_out_legacy_aliases_but_keeps_a_readers_own(
     old = make_subscriber("old@example.org", "active", timezone="ROK")
     manage = client.get(reverse("manage", args=[make_token(old, purpose="manage")]))
     assert '<option value="ROK" selected>' in manage.content.decode()
+
+
+def test_a_test_copy_never_carries_the_real_digests_message_id(
+    admin_client: Client,
+    sample_week: list[Paper],
+    alice: Subscriber,
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
+    """The real digest's Message-ID is the same on every try (so copies can be folded);
+    a test copy of that digest gets a new one each time, or mail systems would fold it."""
+    call_command("send_digests", "--date", "2026-01-08")
+    url = reverse("admin:newsletter_subscriber_test", args=[alice.pk])
+    for _ in range(2):
+        admin_client.post(url, {"date": "2026-01-08", "next": "preview"})
+    real, *tests = (m.extra_headers["Message-ID"] for m in mailoutbox)
+    assert real == Delivery.objects.get(subscriber=alice).message_id
+    assert len({real, *tests}) == 3
