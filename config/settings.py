@@ -260,6 +260,9 @@ PAPERBOY_SEND_QUICK_RETRY_DELAY = envfloat("PAPERBOY_SEND_QUICK_RETRY_DELAY", 0.
 # Back on the queue: a few failures wait up to this many seconds; an outage (the provider
 # cannot be reached) waits up to this, doubling each time, capped at 2 minutes.
 PAPERBOY_SEND_RETRY_BASE = envfloat("PAPERBOY_SEND_RETRY_BASE", 15)
+# A delivery still refused for now this many seconds after it was planned fails, with
+# its last reason (a digest a day late is stale).
+PAPERBOY_SEND_GIVE_UP_AFTER = envint("PAPERBOY_SEND_GIVE_UP_AFTER", 24 * 3600)
 # A provider's throttling answer (SMTP 421 or 454, HTTP 429) pauses every worker this
 # many seconds, doubling while it goes on, at most 30.
 PAPERBOY_SEND_THROTTLE_PAUSE = envfloat("PAPERBOY_SEND_THROTTLE_PAUSE", 2)

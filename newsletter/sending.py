@@ -30,6 +30,7 @@ import logging
 import random
 import smtplib
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -37,9 +38,11 @@ from typing import Any
 
 import requests
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import connection, transaction
+from django.db import connections as db_connections
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -165,7 +168,7 @@ SENT_SQL = f"""
     UPDATE {Delivery._meta.db_table}
        SET status = %s, sent_at = %s, message_id = %s, provider_id = %s, error = '',
            lease_until = NULL
-     WHERE id = %s AND status = %s
+     WHERE id = %s AND status = %s AND claimed_at = %s
 """  # noqa: S608
 
 
@@ -174,15 +177,18 @@ SENT_SQL = f"""
 # to completion whether or not the main statement reads it.
 RECORD_AND_CLAIM_SQL = f"WITH sent AS ({SENT_SQL} RETURNING id) {CLAIM_SQL}"
 
-Sent = tuple[int, str, str]  # a delivery sent and not yet recorded: id, Message-ID, provider id
+# A delivery sent and not yet recorded: id, Message-ID, provider id, and its claim's
+# time, which fences every write of its outcome: if recovery took it back and another
+# worker claimed it, this worker's late answer changes nothing.
+Sent = tuple[int, str, str, Any]
 
 
-def _claim_params(delivery_id: int) -> list[Any]:
-    now = timezone.now()
+def _claim_params(delivery_id: int, claimed_at: datetime) -> list[Any]:
+    adapt = connection.ops.adapt_datetimefield_value  # as the ORM writes and compares it
     return [
         Delivery.Status.SENDING,
-        now,
-        now + timedelta(seconds=settings.PAPERBOY_SEND_LEASE),
+        adapt(claimed_at),
+        adapt(claimed_at + timedelta(seconds=settings.PAPERBOY_SEND_LEASE)),
         delivery_id,
         Delivery.Status.PLANNED,
         Subscriber.Status.ACTIVE,
@@ -190,7 +196,7 @@ def _claim_params(delivery_id: int) -> list[Any]:
 
 
 def _sent_params(sent: Sent) -> list[Any]:
-    delivery_id, message_id, provider_id = sent
+    delivery_id, message_id, provider_id, claimed_at = sent
     return [
         Delivery.Status.SENT,
         timezone.now(),
@@ -198,55 +204,80 @@ def _sent_params(sent: Sent) -> list[Any]:
         provider_id[:255],
         delivery_id,
         Delivery.Status.SENDING,
+        connection.ops.adapt_datetimefield_value(claimed_at),
     ]
 
 
-def delivery_claim(*, delivery_id: int, record: Sent | None = None) -> bool:
-    """Move a planned delivery to sending; True only for the one caller that did.
-    ``record`` (the previous message's success) is written in the same transaction."""
+def delivery_claim(*, delivery_id: int, record: Sent | None = None) -> datetime | None:
+    """Move a planned delivery to sending; the claim's time only for the one caller that
+    did (None for the others). ``record`` (the previous message's success) is written
+    in the same transaction."""
+    claimed_at = timezone.now()
+    params = _claim_params(delivery_id, claimed_at)
     if record is None:
         with connection.cursor() as cursor:
-            cursor.execute(CLAIM_SQL, _claim_params(delivery_id))
-            return cursor.rowcount == 1
+            cursor.execute(CLAIM_SQL, params)
+            return claimed_at if cursor.rowcount == 1 else None
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                RECORD_AND_CLAIM_SQL, [*_sent_params(record), *_claim_params(delivery_id)]
-            )
-            return cursor.rowcount == 1
+            cursor.execute(RECORD_AND_CLAIM_SQL, [*_sent_params(record), *params])
+            return claimed_at if cursor.rowcount == 1 else None
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(SENT_SQL, _sent_params(record))
-        cursor.execute(CLAIM_SQL, _claim_params(delivery_id))
-        return cursor.rowcount == 1
+        _check_recorded(record, cursor.rowcount)
+        cursor.execute(CLAIM_SQL, params)
+        return claimed_at if cursor.rowcount == 1 else None
 
 
 def _mark_sent(sent: Sent | None) -> None:
     if sent is not None:
         with connection.cursor() as cursor:
             cursor.execute(SENT_SQL, _sent_params(sent))
+            _check_recorded(sent, cursor.rowcount)
+
+
+def _check_recorded(sent: Sent, rowcount: int) -> None:
+    if rowcount != 1:
+        log.warning("delivery %s was sent but another claim holds it now: not recorded", sent[0])
 
 
 class Lease:
-    """A worker's hold on its chunk: taken when the chunk starts, renewed every third of
-    PAPERBOY_SEND_LEASE while it sends. Renewing costs one UPDATE per chunk and renewal."""
+    """A worker's hold on its chunk, as a context: taken on entry, renewed every third
+    of PAPERBOY_SEND_LEASE by a heartbeat thread (on a database connection of its own)
+    for as long as the chunk runs, whatever the sending thread is blocked on, and left
+    to run out on exit. A worker that dies stops renewing it."""
 
     def __init__(self, delivery_ids: list[int]) -> None:
         self.delivery_ids = delivery_ids
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Lease:
         self.renew()
+        self._thread = threading.Thread(target=self._beat, name="lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
     def renew(self) -> None:
         until = timezone.now() + timedelta(seconds=settings.PAPERBOY_SEND_LEASE)
         Delivery.objects.filter(
             pk__in=self.delivery_ids, status__in=(Delivery.Status.PLANNED, Delivery.Status.SENDING)
         ).update(lease_until=until)
-        self.due = time.monotonic() + settings.PAPERBOY_SEND_LEASE / 3
 
-    def is_due(self) -> bool:
-        return time.monotonic() >= self.due
-
-    def beat(self) -> None:
-        if self.is_due():
-            self.renew()
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(settings.PAPERBOY_SEND_LEASE / 3):
+                try:
+                    self.renew()
+                except Exception:  # the next beat tries again; recovery is the backstop
+                    log.warning("renewing a chunk's lease failed", exc_info=True)
+        finally:
+            db_connections.close_all()  # this thread's own connections
 
 
 def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
@@ -261,8 +292,14 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
        failed with the reason; a lost answer marks it unknown. When the provider cannot
        be reached at all, the rest of the chunk is listed and ``outage`` set.
     """
+    with Lease(delivery_ids):
+        return _send_leased(delivery_ids)
+
+
+def _send_leased(delivery_ids: list[int]) -> SendCounts:
     counts = SendCounts()
-    lease = Lease(delivery_ids)
+    # Claims stop well before the task's soft time limit; the rest goes to the retry.
+    deadline = time.monotonic() + 0.75 * settings.CELERY_TASK_SOFT_TIME_LIMIT
     connection = get_connection(fail_silently=False)
     try:
         connection.open()
@@ -281,10 +318,9 @@ def deliveries_send(*, delivery_ids: list[int]) -> SendCounts:
                 pause = settings.PAPERBOY_SEND_QUICK_RETRY_DELAY * 2 ** (round_ - 1)
                 since = time.monotonic() - counts.last_transient
                 time.sleep(max(0.0, random.uniform(pause / 2, pause) - since))
-                lease.beat()
             counts.retry_ids = []
-            _send_round(pending, deliveries, connection, counts, papers, lease)
-            if counts.outage or not counts.retry_ids:
+            _send_round(pending, deliveries, connection, counts, papers, deadline)
+            if counts.outage or not counts.retry_ids or time.monotonic() > deadline:
                 break
             pending = counts.retry_ids
     finally:
@@ -301,35 +337,45 @@ def _send_round(
     connection: Any,
     counts: SendCounts,
     papers: dict[int, dict[str, Any]],
-    lease: Lease,
+    deadline: float,
 ) -> None:
     # A sent message is recorded in the same transaction as the next claim: one trip to
     # the database per message, and still nothing claimed unrecorded beyond the one in
-    # flight.
-    unrecorded: Sent | None = None
+    # flight. Before any wait for a send slot (a rate limit, a throttling pause), it is
+    # recorded on its own: nothing sent sits unrecorded while the worker sleeps.
+    unrecorded: list[Sent | None] = [None]
+
+    def record_then_sleep(seconds: float) -> None:
+        _mark_sent(unrecorded[0])
+        unrecorded[0] = None
+        time.sleep(seconds)
+
     try:
         for position, delivery_id in enumerate(delivery_ids):
             delivery = deliveries.get(delivery_id)
             if delivery is None or delivery.status != Delivery.Status.PLANNED:
                 counts.not_claimed += 1
                 continue
-            if settings.PAPERBOY_SEND_RATE > 0 or lease.is_due():
-                _mark_sent(unrecorded)  # record first: send_slot may sleep
-                unrecorded = None
-                lease.beat()
-            send_slot()
-            claimed = delivery_claim(delivery_id=delivery_id, record=unrecorded)
-            unrecorded = None
-            if not claimed:
+            if time.monotonic() > deadline:
+                log.warning(
+                    "chunk near its time limit: %d deliveries go back", len(delivery_ids) - position
+                )
+                counts.retry_ids.extend(delivery_ids[position:])
+                return
+            send_slot(sleep=record_then_sleep)
+            claimed_at = delivery_claim(delivery_id=delivery_id, record=unrecorded[0])
+            unrecorded[0] = None
+            if claimed_at is None:
                 counts.not_claimed += 1
                 _skip_if_inactive(delivery_id)
                 continue
-            unrecorded = _send_one(delivery, connection, counts, papers)
+            delivery.claimed_at = claimed_at
+            unrecorded[0] = _send_one(delivery, connection, counts, papers)
             if counts.outage:
                 counts.retry_ids.extend(delivery_ids[position + 1 :])
                 return
     finally:
-        _mark_sent(unrecorded)
+        _mark_sent(unrecorded[0])
 
 
 def _chunk(delivery_ids: list[int], papers: dict[int, dict[str, Any]]) -> dict[int, Delivery]:
@@ -354,21 +400,21 @@ def _chunk(delivery_ids: list[int], papers: dict[int, dict[str, Any]]) -> dict[i
     return deliveries
 
 
-# A delivery tried this often (quick retries included) and still refused for now is
-# failed, as a mail server gives up on a message that has sat in its deferred queue.
-MAX_ATTEMPTS = 30
-
-
 def deliveries_defer(*, delivery_ids: list[int], retry_at: datetime) -> list[int]:
     """Deliveries that met a transient error, to be tried again at ``retry_at`` by the
     same task, retried: their lease runs to a lease past that moment, so they go out
-    again even if the worker holding the retry dies. Those tried MAX_ATTEMPTS times are
-    failed instead. Returns the ids still waiting."""
+    again even if the worker holding the retry dies. Those planned more than
+    PAPERBOY_SEND_GIVE_UP_AFTER ago are failed instead, with their last reason, as a
+    mail server bounces what sat too long in its deferred queue. Returns the ids still
+    waiting."""
     waiting = Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.PLANNED)
-    waiting.filter(attempts__gte=MAX_ATTEMPTS).update(
+    too_old = timezone.now() - timedelta(seconds=settings.PAPERBOY_SEND_GIVE_UP_AFTER)
+    waiting.filter(created__lt=too_old).update(
         status=Delivery.Status.FAILED,
         lease_until=None,
-        error=Concat(Value(f"gave up after {MAX_ATTEMPTS} attempts; last "), F("error")),
+        error=Concat(
+            Value("gave up: still refused for now a day after planning; last "), F("error")
+        ),
     )
     lease_until = retry_at + timedelta(seconds=settings.PAPERBOY_SEND_LEASE)
     waiting.update(retry_at=retry_at, lease_until=lease_until)
@@ -464,6 +510,7 @@ def _take_back(condition: Q, why: str, *, resend: bool = False) -> list[int]:
             retry_at=None,
             recoveries=F("recoveries") + 1,
             resends=F("resends") + int(resend),
+            queued_at=None,  # queued by the caller; if that fails, the next run does
             error=why,
         )
     return ids
@@ -494,6 +541,9 @@ def deliveries_requeue(*, delivery_ids: list[int], statuses: tuple[str, ...]) ->
         status=Delivery.Status.PLANNED,
         lease_until=None,
         retry_at=None,
+        queued_at=None,
+        attempts=0,  # a fresh start: its earlier tries do not count against it
+        resends=0,
         error="requeued by an admin",
     )
     return ids
@@ -520,7 +570,19 @@ def _send_one(
         message.connection = connection  # type: ignore[assignment]
         message.send()
     except Exception as exc:
-        pending = Delivery.objects.filter(id=delivery.pk, status=Delivery.Status.SENDING)
+        # Fenced by the claim: a late answer after recovery gave it to another worker
+        # changes nothing.
+        pending = Delivery.objects.filter(
+            id=delivery.pk, status=Delivery.Status.SENDING, claimed_at=delivery.claimed_at
+        )
+        if isinstance(exc, SoftTimeLimitExceeded):  # mid-send: it may have gone out
+            pending.update(
+                status=Delivery.Status.UNKNOWN,
+                message_id=delivery.message_id,
+                lease_until=None,
+                error="the task's time limit struck mid-send",
+            )
+            raise
         if is_unknown_outcome(exc):
             log.warning("delivery %s: outcome unknown: %r", delivery.pk, exc)
             pending.update(
@@ -554,7 +616,7 @@ def _send_one(
     status = getattr(message, "anymail_status", None)
     counts.sent += 1
     provider_id = getattr(status, "message_id", None) or ""
-    return (delivery.pk, delivery.message_id, provider_id)
+    return (delivery.pk, delivery.message_id, provider_id, delivery.claimed_at)
 
 
 def _reopen(connection: object) -> bool:

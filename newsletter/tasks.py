@@ -50,7 +50,10 @@ def send_deliveries(self: Task, delivery_ids: list[int]) -> dict[str, int]:
     its worker, or one past the last, is taken back by recovery when its lease ends."""
     counts = deliveries_send(delivery_ids=delivery_ids)
     if counts.retry_ids and not settings.CELERY_TASK_ALWAYS_EAGER:
-        countdown = backoff(self.request.retries) if counts.outage else soon()
+        # A few refusals are tried again soon; if they keep coming, or the provider
+        # cannot be reached, the backoff grows.
+        retries = self.request.retries
+        countdown = backoff(retries) if counts.outage or retries else soon()
         retry_at = timezone.now() + timedelta(seconds=countdown)
         waiting = deliveries_defer(delivery_ids=counts.retry_ids, retry_at=retry_at)
         if waiting:

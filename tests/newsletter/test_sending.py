@@ -23,7 +23,6 @@ from newsletter.models import Delivery, Subscriber
 from newsletter.pacing import send_slot, throttle_note
 from newsletter.planning import digest_plan, planned_ids, subscribers_for_date
 from newsletter.sending import (
-    MAX_ATTEMPTS,
     RESENDABLE,
     Lease,
     deliveries_defer,
@@ -113,17 +112,19 @@ def test_a_server_that_is_down_loses_nothing(sample_week: list[Paper], settings:
 
 def test_only_one_caller_can_claim_a_delivery(sample_week: list[Paper]) -> None:
     [delivery_id] = plan_for("a@example.org")
-    assert delivery_claim(delivery_id=delivery_id) is True
-    assert delivery_claim(delivery_id=delivery_id) is False
+    assert delivery_claim(delivery_id=delivery_id) is not None  # the claim's time
+    assert delivery_claim(delivery_id=delivery_id) is None
 
 
 def test_a_success_is_recorded_with_the_next_claim_even_when_that_claim_fails(
     sample_week: list[Paper],
 ) -> None:
     first, second = plan_for("a@example.org", "b@example.org")
-    assert delivery_claim(delivery_id=first) and delivery_claim(delivery_id=second)
+    claimed_at = delivery_claim(delivery_id=first)
+    assert claimed_at and delivery_claim(delivery_id=second)
     # The second is taken already: no claim, but the first's success is written.
-    assert delivery_claim(delivery_id=second, record=(first, "<m@paperboy>", "p-1")) is False
+    record = (first, "<m@paperboy>", "p-1", claimed_at)
+    assert delivery_claim(delivery_id=second, record=record) is None
     sent = Delivery.objects.get(pk=first)
     assert (sent.status, sent.message_id, sent.provider_id) == ("sent", "<m@paperboy>", "p-1")
     assert Delivery.objects.get(pk=second).status == Delivery.Status.SENDING
@@ -185,7 +186,7 @@ def test_the_rest_of_a_dead_workers_chunk_goes_out_when_its_lease_ends(
 
     time_machine.move_to(datetime(2026, 1, 8, 7, 0, tzinfo=UTC), tick=False)
     ids = plan_for("a@example.org", "b@example.org")
-    Lease(ids)  # the worker took the chunk and died before its first claim
+    Lease(ids).renew()  # the worker took the chunk and died before its first claim
     assert Delivery.objects.get(pk=ids[0]).waiting_reason() == "its chunk is with a worker"
     time_machine.move_to(datetime(2026, 1, 8, 7, 1, 31, tzinfo=UTC), tick=False)
     assert "its worker stopped" in Delivery.objects.get(pk=ids[0]).waiting_reason()
@@ -193,16 +194,19 @@ def test_the_rest_of_a_dead_workers_chunk_goes_out_when_its_lease_ends(
     assert smtp_settings.recipients() == {"a@example.org": 1, "b@example.org": 1}
 
 
-def test_a_lease_is_renewed_while_the_chunk_is_sent(
-    sample_week: list[Paper], time_machine: Any, settings: Any
+@pytest.mark.django_db(transaction=True)
+def test_a_heartbeat_renews_the_lease_while_the_chunk_runs(
+    sample_week: list[Paper], settings: Any
 ) -> None:
-    time_machine.move_to(datetime(2026, 1, 8, 7, 0, tzinfo=UTC), tick=False)
+    """Whatever the sending thread is blocked on (a slow server, a throttling pause),
+    the heartbeat thread renews the lease every third of it."""
+    settings.PAPERBOY_SEND_LEASE = 0.6
     [delivery_id] = plan_for("a@example.org")
-    lease = Lease([delivery_id])
-    time_machine.move_to(datetime(2026, 1, 8, 7, 0, 40, tzinfo=UTC), tick=False)
-    lease.due = 0.0  # a third of the lease has passed
-    lease.beat()
-    assert Delivery.objects.get().lease_until == datetime(2026, 1, 8, 7, 2, 10, tzinfo=UTC)
+    with Lease([delivery_id]):
+        taken = Delivery.objects.get().lease_until
+        time.sleep(0.5)  # blocked, as in a send that takes long
+        renewed = Delivery.objects.get().lease_until
+    assert taken is not None and renewed is not None and renewed > taken
 
 
 def test_deliveries_whose_queue_was_lost_are_queued_again_at_once(
@@ -305,15 +309,50 @@ def test_what_still_fails_after_the_quick_retries_waits_with_its_reason(
     assert "451" in waiting.waiting_reason()
 
 
-def test_a_delivery_refused_for_now_too_often_fails(sample_week: list[Paper]) -> None:
+def test_a_delivery_still_refused_a_day_after_planning_fails(
+    sample_week: list[Paper], time_machine: Any
+) -> None:
+    time_machine.move_to(datetime(2026, 1, 8, 7, 0, tzinfo=UTC), tick=False)
     [delivery_id] = plan_for("a@example.org")
-    Delivery.objects.update(attempts=MAX_ATTEMPTS, error="retrying after: 451 try later")
+    Delivery.objects.update(attempts=40, error="retrying after: 451 try later")
+    time_machine.move_to(datetime(2026, 1, 9, 6, 59, tzinfo=UTC), tick=False)
+    assert deliveries_defer(delivery_ids=[delivery_id], retry_at=timezone.now()) == [delivery_id]
+    time_machine.move_to(datetime(2026, 1, 9, 7, 1, tzinfo=UTC), tick=False)
     assert deliveries_defer(delivery_ids=[delivery_id], retry_at=timezone.now()) == []
     failed = Delivery.objects.get()
     assert failed.status == Delivery.Status.FAILED
-    assert (
-        failed.error == f"gave up after {MAX_ATTEMPTS} attempts; last retrying after: 451 try later"
+    assert failed.error == (
+        "gave up: still refused for now a day after planning; last retrying after: 451 try later"
     )
+
+
+def test_an_admins_retry_starts_afresh(sample_week: list[Paper]) -> None:
+    [delivery_id] = plan_for("a@example.org")
+    Delivery.objects.update(status="failed", attempts=12, resends=2, queued_at=timezone.now())
+    assert deliveries_requeue(delivery_ids=[delivery_id], statuses=RESENDABLE) == [delivery_id]
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.resends) == ("planned", 0, 0)
+    assert delivery.queued_at is None  # recovery queues it if the caller does not
+
+
+def test_a_late_answer_after_another_claim_changes_nothing(
+    sample_week: list[Paper], smtp_settings: Inbox
+) -> None:
+    """Recovery gave a delivery to another worker: the first worker's late success is
+    fenced by its claim's time and leaves the new claim alone."""
+    from newsletter.sending import _mark_sent
+
+    [delivery_id] = plan_for("a@example.org")
+    first = delivery_claim(delivery_id=delivery_id)
+    assert first is not None
+    Delivery.objects.update(status="planned")  # recovery took it back
+    second = delivery_claim(delivery_id=delivery_id)
+    assert second is not None and second != first
+    _mark_sent((delivery_id, "<late@x>", "", first))
+    delivery = Delivery.objects.get()
+    assert delivery.status == "sending" and delivery.claimed_at == second
+    _mark_sent((delivery_id, "<b@x>", "", second))
+    assert Delivery.objects.get().status == "sent"
 
 
 def test_an_unreachable_server_is_an_outage(sample_week: list[Paper], settings: Any) -> None:
