@@ -334,7 +334,7 @@ def test_each_delivery_shows_its_attempts_and_why_it_waits(
         status="sending", lease_until=now - timedelta(seconds=1), recoveries=1
     )
     listing = admin_client.get(reverse(CHANGELIST)).content.decode()
-    assert "Why it waits" in listing
+    assert "Why it waits, or the error" in listing
     assert "tried again at" in listing and "451" in listing
     assert "its worker stopped mid-send: recovery sends it again" in listing
     assert "the answer to the send was lost: sent again with the same Message-ID" in listing

@@ -506,10 +506,68 @@ def test_the_admin_lists_fit_a_1280_pixel_screen_and_the_admin_has_its_icon(
         )
         assert widths[0] <= widths[1], f"{path}: the table is {widths[0]} px in {widths[1]} px"
         admin_shot(page, shots, path.split("/")[1])
-    page.goto(f"{site}/admin/dashboard/")
-    admin_shot(page, shots, "dashboard")
+    page.goto(f"{site}/admin/dashboard/")  # its screenshot, with deliveries, is below
     icon = page.locator('link[rel="icon"]')
     expect(icon).to_have_attribute("href", re.compile(r"favicon"))
+
+
+def test_the_deliveries_list_says_why_each_waits_and_fits_1280_pixels(
+    site: str, browser: Browser, shots: Path, sample_week: list[Paper]
+) -> None:
+    """Deliveries on their way in every state, with long addresses and errors: the list
+    says in words why each waits, and still fits a 1280-pixel screen."""
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    from newsletter.models import Delivery
+    from newsletter.planning import digest_plan, subscribers_for_date
+
+    thursday = date(2026, 1, 8)
+    for n in range(6):
+        Subscriber.objects.create(
+            email=f"a.rather.long.address.{n}@research-institute.example.org", status="active"
+        )
+    digest_plan(digest_date=thursday, subscribers=subscribers_for_date(thursday))
+    now = timezone.now()
+    error = "retrying after: SMTPDataError(451, b'4.3.0 Try again later: " + "x" * 200 + "')"
+    states = [
+        {
+            "status": "planned",
+            "retry_at": now + timedelta(seconds=40),
+            "attempts": 3,
+            "error": error,
+        },
+        {"status": "sending", "lease_until": now + timedelta(seconds=80), "attempts": 1},
+        {"status": "sending", "lease_until": now - timedelta(seconds=5), "attempts": 1},
+        {"status": "unknown", "attempts": 1, "error": "outcome unknown: " + "y" * 200},
+        {"status": "sent", "attempts": 2, "recoveries": 1, "sent_at": now},
+        {"status": "planned", "queued_at": now},
+    ]
+    for delivery, fields in zip(Delivery.objects.order_by("pk"), states, strict=True):
+        Delivery.objects.filter(pk=delivery.pk).update(**fields)
+    tab = open_tab(browser, shots, device="desktop")
+    page = tab.page
+    admin_login(page, site)
+    page.goto(f"{site}/admin/newsletter/delivery/")
+    results = page.locator("#changelist .results")
+    for words in (
+        "tried again at",
+        "being sent now",
+        "its worker stopped mid-send",
+        "sent again with the same Message-ID",
+        "waiting for a worker",
+    ):
+        expect(results).to_contain_text(words)
+    widths = page.evaluate(
+        "() => { const r = document.querySelector('#changelist .results');"
+        " return [r.scrollWidth, r.clientWidth]; }"
+    )
+    assert widths[0] <= widths[1], f"the deliveries table is {widths[0]} px in {widths[1]} px"
+    admin_shot(page, shots, "delivery")
+    page.goto(f"{site}/admin/dashboard/")
+    expect(page.locator("#dashboard-sending")).to_contain_text("1 waiting to be tried again")
+    admin_shot(page, shots, "dashboard")
 
 
 def admin_login(page: Page, site: str) -> None:
