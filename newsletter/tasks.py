@@ -24,6 +24,7 @@ from newsletter.sending import deliveries_defer, deliveries_recover, deliveries_
 from newsletter.subscriptions import confirmations_request
 
 MAX_SEND_RETRIES = 8
+SOON_RETRIES = 2  # task retries after a few refusals that wait only a few seconds
 
 
 MAX_BACKOFF = 120
@@ -50,10 +51,10 @@ def send_deliveries(self: Task, delivery_ids: list[int]) -> dict[str, int]:
     its worker, or one past the last, is taken back by recovery when its lease ends."""
     counts = deliveries_send(delivery_ids=delivery_ids)
     if counts.retry_ids and not settings.CELERY_TASK_ALWAYS_EAGER:
-        # A few refusals are tried again soon; if they keep coming, or the provider
-        # cannot be reached, the backoff grows.
+        # A few refusals are tried again soon (each try is three attempts); if they
+        # keep coming, or the provider cannot be reached, the backoff grows.
         retries = self.request.retries
-        countdown = backoff(retries) if counts.outage or retries else soon()
+        countdown = backoff(retries) if counts.outage or retries >= SOON_RETRIES else soon()
         retry_at = timezone.now() + timedelta(seconds=countdown)
         waiting = deliveries_defer(delivery_ids=counts.retry_ids, retry_at=retry_at)
         if waiting:
